@@ -1,0 +1,53 @@
+"""`dojo <verb>`: one command line whose verbs the installed packages register, like the `ros2` CLI.
+
+A package adds a verb with an entry point in the `dojo.verbs` group pointing at a class with
+`help` (one line), `add_arguments(parser)` and `main(args) -> int`. ROS-free verbs live in
+dojo_core; verbs that start nodes live in their ROS packages, so `dojo` works (with fewer verbs)
+on a training box that has no ROS installed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import entry_points
+from typing import Protocol, Sequence
+
+VERB_GROUP = 'dojo.verbs'
+
+
+class Verb(Protocol):
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def main(self, args: argparse.Namespace) -> int: ...
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='dojo', description='dojo: teach robots from data inside ROS 2.')
+    verbs = parser.add_subparsers(title='verbs', dest='verb', metavar='<verb>')
+    for ep in sorted(entry_points(group=VERB_GROUP), key=lambda e: e.name):
+        try:
+            verb: Verb = ep.load()()
+        except ImportError as exc:  # e.g. a ROS verb on a machine without rclpy
+            verbs.add_parser(ep.name, help=f'(unavailable: {exc})').set_defaults(unavailable=str(exc))
+            continue
+        sub = verbs.add_parser(ep.name, help=verb.help, description=verb.help)
+        verb.add_arguments(sub)
+        sub.set_defaults(run=verb.main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, 'unavailable', None):
+        parser.exit(2, f'dojo {args.verb}: unavailable here: {args.unavailable}\n')
+    if not hasattr(args, 'run'):
+        parser.print_help()
+        return 2
+    return int(args.run(args) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kinematics and motion generation (ROS-free)."""
