@@ -12,6 +12,7 @@ clamped and counted. Nothing a client sends can stop the stepping thread.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ class SimNode(Node):
         self._camera_info = {n: self._make_camera_info(n) for n in self.sim_cfg.cameras}
         self._next_frame = {n: 0.0 for n in self.sim_cfg.cameras}
         self._running = threading.Event()
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name='sim_stepping', daemon=True)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -108,14 +110,27 @@ class SimNode(Node):
         self._running.set()
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop stepping; False if the stepping thread had died of an error (logged already)."""
         self._running.clear()
         if self._thread.is_alive():
             self._thread.join(timeout=5.0)
-        self.cell.close()
+        return self._error is None
 
     # -- stepping thread --------------------------------------------------------------------------
     def _run(self) -> None:
+        """Thread body. The renderers' GL contexts belong to this thread, so it also closes them."""
+        try:
+            self._step_loop()
+        except Exception as exc:  # noqa: BLE001 - a dead stepping thread must take the node down
+            if rclpy.ok(context=self.context):  # else: publishing raced a SIGINT shutdown, not an error
+                self._error = exc
+                self.get_logger().fatal(f'sim stepping failed: {exc!r}; shutting down')
+                rclpy.try_shutdown(context=self.context)
+        finally:
+            self.cell.close()
+
+    def _step_loop(self) -> None:
         wall0, sim0 = time.monotonic(), self.cell.time
         while self._running.is_set() and rclpy.ok(context=self.context):
             with self._lock:
@@ -251,7 +266,7 @@ class SimNode(Node):
         return level, message, values
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node = SimNode()
     executor = MultiThreadedExecutor(num_threads=2)
@@ -262,11 +277,12 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.stop()
+        healthy = node.stop()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0 if healthy else 1
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

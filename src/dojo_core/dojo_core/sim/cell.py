@@ -6,7 +6,6 @@ episode is reproducible from (seed, sequence of joint targets).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import mujoco
@@ -61,7 +60,6 @@ class SimCell:
     def __init__(self, config: SimConfig | None = None, urdf: str | None = None, task: str = 'pick_place'):
         if task not in TASKS:
             raise ValueError(f'unknown task {task!r}; known: {sorted(TASKS)}')
-        os.environ.setdefault('MUJOCO_GL', 'egl')
         self.config = config or SimConfig()
         self.task = task
         self.urdf = urdf or expand_xacro(hardware_type='none')
