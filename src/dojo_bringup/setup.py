@@ -35,6 +35,7 @@ setup(
         *share_tree('urdf'),
     ],
     install_requires=['setuptools'],
+    extras_require={'test': ['pytest']},
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',

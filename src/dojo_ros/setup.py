@@ -11,6 +11,7 @@ setup(
         ('share/' + package_name, ['package.xml']),
     ],
     install_requires=['setuptools', 'numpy'],
+    extras_require={'test': ['pytest']},
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',

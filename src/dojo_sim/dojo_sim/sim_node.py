@@ -206,8 +206,7 @@ class SimNode(Node):
         try:
             values = joint_state_to_vector(msg, self.names, 'position', allow_missing=True)
         except JointStateError as exc:
-            reason = 'non_finite' if 'finite' in str(exc) else 'malformed'
-            self._reject(reason, str(exc))
+            self._reject(exc.reason, str(exc))
             return
         given = ~np.isnan(values)
         if not given.any():

@@ -1,0 +1,164 @@
+"""Publishing node health on /diagnostics, plus the counters and rate meters that feed it.
+
+diagnostic_updater is not available as a PyPI wheel, and dojo needs only its core: periodic status
+tasks published as diagnostic_msgs/DiagnosticArray on the absolute topic ``/diagnostics`` (what
+diagnostic_aggregator and rqt_robot_monitor read), with status names ``"<node name>: <task>"`` as
+diagnostic_updater writes them.
+"""
+from __future__ import annotations
+
+import numbers
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+
+#: What a diagnostic task returns: (level, message, key/values). ``level`` is one of
+#: DiagnosticStatus.OK/WARN/ERROR/STALE (bytes) or the same as an int 0..3.
+TaskResult = tuple[bytes | int, str, Mapping[str, object]]
+
+_LEVELS = {
+    DiagnosticStatus.OK[0],
+    DiagnosticStatus.WARN[0],
+    DiagnosticStatus.ERROR[0],
+    DiagnosticStatus.STALE[0],
+}
+
+
+def _level_byte(level: bytes | int) -> bytes:
+    """Return ``level`` as the one-byte value DiagnosticStatus.level needs.
+
+    Unless ROS_PYTHON_CHECK_FIELDS=1, the generated message stores an int in that field without
+    complaint and serialises it wrongly (2 arrives as b'\\x92'), so ints are converted here.
+    """
+    value = level[0] if isinstance(level, bytes) and len(level) == 1 else level
+    if isinstance(value, bool) or not isinstance(value, int) or value not in _LEVELS:
+        raise ValueError(
+            f'invalid diagnostic level {level!r}; use DiagnosticStatus.OK/WARN/ERROR/STALE'
+        )
+    return bytes([value])
+
+
+def _format_value(value: object) -> str:
+    """Stringify a diagnostic value; non-integral numbers get 4 significant digits."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return f'{float(value):.4g}'
+    return str(value)
+
+
+class DiagnosticsPublisher:
+    """Runs named status tasks every ``period_s`` (node clock) and publishes them on /diagnostics.
+
+    A task that raises is reported as an ERROR status carrying the exception text instead of
+    propagating into the executor, so a broken health check cannot take the node down.
+    """
+
+    def __init__(self, node: Node, hardware_id: str, period_s: float = 1.0) -> None:
+        if period_s <= 0.0:
+            raise ValueError(f'period_s must be positive, got {period_s}')
+        self._node = node
+        self._hardware_id = hardware_id
+        self._tasks: dict[str, Callable[[], TaskResult]] = {}
+        self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = node.create_timer(period_s, self.publish_now)
+
+    def add_task(self, name: str, callback: Callable[[], TaskResult]) -> None:
+        """Register ``callback`` to be reported as status ``"<node name>: <name>"``."""
+        if name in self._tasks:
+            raise ValueError(f'diagnostic task {name!r} is already registered')
+        self._tasks[name] = callback
+
+    def publish_now(self) -> None:
+        """Run every task once and publish one DiagnosticArray with their statuses."""
+        array = DiagnosticArray()
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        array.status = [self._run(name, callback) for name, callback in list(self._tasks.items())]
+        self._publisher.publish(array)
+
+    def _run(self, name: str, callback: Callable[[], TaskResult]) -> DiagnosticStatus:
+        status = DiagnosticStatus(
+            name=f'{self._node.get_name()}: {name}', hardware_id=self._hardware_id
+        )
+        try:
+            level, message, values = callback()
+            status.level = _level_byte(level)
+            status.message = str(message)
+            status.values = [
+                KeyValue(key=str(key), value=_format_value(value)) for key, value in values.items()
+            ]
+        except Exception as exc:  # noqa: BLE001 - any failure of a health check is reported
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'diagnostic task failed: {type(exc).__name__}: {exc}'
+            status.values = []
+            self._node.get_logger().error(
+                f'diagnostic task {name!r} failed: {type(exc).__name__}: {exc}',
+                throttle_duration_sec=10.0,
+            )
+        return status
+
+
+class EventCounter:
+    """Thread-safe named counters, e.g. rejected commands by reason or dropped frames by cause."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def increment(self, key: str, n: int = 1) -> None:
+        """Add ``n`` (>= 0; counters only grow) to counter ``key``."""
+        if n < 0:
+            raise ValueError(f'counters only grow; got n={n} for {key!r}')
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def snapshot(self) -> dict[str, int]:
+        """Return a copy of all counters, safe to publish while others keep counting."""
+        with self._lock:
+            return dict(self._counts)
+
+    def total(self) -> int:
+        """Return the sum of all counters."""
+        with self._lock:
+            return sum(self._counts.values())
+
+
+class RateMeter:
+    """Event rate over a sliding window of caller-given timestamps (seconds).
+
+    Timestamps come from the caller so the same meter measures sim time or wall time. The rate is
+    (ticks - 1) / (newest - oldest) over the ticks within ``window_s`` of the newest tick, or of
+    ``now`` when given to :meth:`rate`, so a stream that stops decays to 0 instead of reporting its
+    last rate forever. A timestamp older than the newest one (a simulation reset) restarts the
+    window.
+    """
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        if window_s <= 0.0:
+            raise ValueError(f'window_s must be positive, got {window_s}')
+        self._window_s = window_s
+        self._ticks: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self, t: float) -> None:
+        """Record an event at time ``t``."""
+        with self._lock:
+            if self._ticks and t < self._ticks[-1]:
+                self._ticks.clear()
+            self._ticks.append(t)
+            self._drop_before(t - self._window_s)
+
+    def rate(self, now: float | None = None) -> float:
+        """Return the rate in Hz; 0.0 with fewer than 2 ticks in the window."""
+        with self._lock:
+            if now is not None:
+                self._drop_before(now - self._window_s)
+            if len(self._ticks) < 2:
+                return 0.0
+            span = self._ticks[-1] - self._ticks[0]
+            return (len(self._ticks) - 1) / span if span > 0.0 else 0.0
+
+    def _drop_before(self, t: float) -> None:
+        while self._ticks and self._ticks[0] < t:
+            self._ticks.popleft()
