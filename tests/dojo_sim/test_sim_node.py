@@ -219,3 +219,34 @@ def test_targets_beyond_limits_are_clamped(probe):
     assert probe.spin_until(lambda: any(kv.key == 'clamped.shoulder_pan' for s in probe.statuses('joint_commands')
                                         for kv in s.values), 10), found
     probe.command(['shoulder_pan'], [0.0])
+
+
+def test_namespace_applies_to_topics_and_parameter_file(tmp_path):
+    """Under a namespace, relative topics move with it and the installed YAML (`/**/sim_node`) still applies."""
+    import yaml
+
+    config = yaml.safe_load((share_dir('dojo_bringup') / 'config' / 'sim.yaml').read_text())
+    params = config['/**/sim_node']['ros__parameters']
+    params['wrist_camera'].update(width=80, height=48)
+    params['front_camera'].update(width=64, height=48)
+    params['real_time_factor'] = 0.0
+    path = tmp_path / 'sim.yaml'
+    path.write_text(yaml.safe_dump(config))
+    with NodeProcess('dojo_sim.sim_node', params_file=path, ros_args=['-r', '__ns:=/arm1'],
+                     log_path=tmp_path / 'log') as sim:
+        rclpy.init()
+        try:
+            node = Node('ns_probe')
+            got = {}
+            node.create_subscription(Image, '/arm1/cameras/wrist/image_raw', lambda m: got.setdefault('img', m),
+                                     SENSOR_QOS)
+            node.create_subscription(JointState, '/arm1/joint_states', lambda m: got.setdefault('js', m), SENSOR_QOS)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(got) < 2:
+                rclpy.spin_once(node, timeout_sec=0.1)
+            assert set(got) == {'img', 'js'}, (tmp_path / 'log').read_text() if (tmp_path / 'log').exists() else ''
+            assert (got['img'].width, got['img'].height) == (80, 48)
+            node.destroy_node()
+        finally:
+            rclpy.shutdown()
+        assert sim.alive()
