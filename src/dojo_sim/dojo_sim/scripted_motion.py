@@ -94,7 +94,7 @@ class ScriptedMotion(Node):
         self.final_error: np.ndarray | None = None
         self.joint_stats = _StreamStats()
         self.camera_stats = {name: _StreamStats() for name in self.cfg.cameras}
-        self.last_images: dict[str, np.ndarray] = {}
+        self.last_images: dict[str, Image] = {}
         self.command_pub = self.create_publisher(JointState, 'joint_commands', COMMAND_QOS)
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
         for name in self.cfg.cameras:
@@ -112,7 +112,7 @@ class ScriptedMotion(Node):
 
     def _on_image(self, name: str, msg: Image) -> None:
         self.camera_stats[name].add(self._seconds(msg))
-        self.last_images[name] = image_to_numpy(msg)
+        self.last_images[name] = msg  # decoded only when saved
 
     def _on_timer(self) -> None:
         if self.position is None or self.done:
@@ -150,7 +150,7 @@ class ScriptedMotion(Node):
         paths = []
         for name, image in self.last_images.items():
             path = out / f'{name}.png'
-            PILImage.fromarray(image).save(path)
+            PILImage.fromarray(image_to_numpy(image)).save(path)
             paths.append(path)
         return paths
 
