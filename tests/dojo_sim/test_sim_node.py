@@ -196,6 +196,10 @@ def test_bad_commands_are_rejected_counted_and_never_crash(probe, sim):
     bad_pose = PoseStamped()
     bad_pose.pose.position.x = math.nan
     probe.set_pose.publish(bad_pose)
+    wrong_frame = PoseStamped()
+    wrong_frame.header.frame_id = 'map'
+    wrong_frame.pose.orientation.w = 1.0
+    probe.set_pose.publish(wrong_frame)
     probe.diagnostics.clear()
 
     def counted() -> dict[str, str]:
@@ -206,6 +210,7 @@ def test_bad_commands_are_rejected_counted_and_never_crash(probe, sim):
         counted()
     values = counted()
     assert int(values['rejected.unknown_joint']) >= 1 and int(values['rejected.non_finite']) >= 2
+    assert int(values['rejected.length_mismatch']) >= 2 and int(values['rejected.object_pose_frame']) >= 1
     # none of them moved the arm, and the node is still stepping
     probe.spin_until(lambda: False, 1.0)
     np.testing.assert_allclose(probe.positions(), good, atol=0.02)

@@ -68,12 +68,11 @@ class SimNode(Node):
         super().__init__('sim_node', **kwargs)
         self.cfg = declare_parameters(self, SimNodeConfig)
         self.sim_cfg = declare_parameters(self, SimConfig)
-        self.cell = SimCell(self.sim_cfg, task=self.cfg.task)
+        self.cell = SimCell(self.sim_cfg, task=self.cfg.task, seed=self.cfg.seed)
         self.names = list(self.cell.joint_names)
         self._lock = threading.Lock()            # guards the cell between stepping thread and callbacks
         self._targets = self.cell.joint_targets()
         self._episode = 0
-        self.cell.reset(self.cfg.seed)
 
         self.rejected = EventCounter()
         self.clamped = EventCounter()
@@ -221,6 +220,11 @@ class SimNode(Node):
             self._targets = clamped
 
     def _on_set_object_pose(self, msg: PoseStamped) -> None:
+        if msg.header.frame_id not in ('', self._frame(self.cfg.base_frame)):
+            self.rejected.increment('object_pose_frame')
+            self.get_logger().warning(f'rejected sim/set_object_pose in frame {msg.header.frame_id!r}: '
+                                      f'poses must be in {self._frame(self.cfg.base_frame)!r}')
+            return
         p, o = msg.pose.position, msg.pose.orientation
         values = np.array([p.x, p.y, p.z, o.w, o.x, o.y, o.z])
         if not np.all(np.isfinite(values)) or np.linalg.norm(values[3:]) < 1e-9:

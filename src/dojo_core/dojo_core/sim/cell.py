@@ -57,7 +57,8 @@ class SimCell:
 
     joint_names: tuple[str, ...] = JOINT_NAMES
 
-    def __init__(self, config: SimConfig | None = None, urdf: str | None = None, task: str = 'pick_place'):
+    def __init__(self, config: SimConfig | None = None, urdf: str | None = None, task: str = 'pick_place',
+                 seed: int | None = 0):
         if task not in TASKS:
             raise ValueError(f'unknown task {task!r}; known: {sorted(TASKS)}')
         self.config = config or SimConfig()
@@ -77,7 +78,7 @@ class SimCell:
         self._cube_geom = m.geom('cube').id
         self._robot_geoms = frozenset(scene.robot_geom_ids(m).tolist())
         self._renderers: dict[str, mujoco.Renderer] = {}
-        self.reset(0)
+        self.reset(seed)
 
     # -- episode control -------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> Observation:
