@@ -70,9 +70,6 @@ class JointLimits:
     def clamp(self, positions: np.ndarray) -> np.ndarray:
         return np.clip(positions, self.lower, self.upper)
 
-    def contains(self, positions: np.ndarray, tol: float = 0.0) -> bool:
-        return bool(np.all(positions >= self.lower - tol) and np.all(positions <= self.upper + tol))
-
 
 def joint_limits(urdf: str, names: tuple[str, ...] = JOINT_NAMES) -> JointLimits:
     """Joint limits of `names` read from URDF text (raises KeyError for a joint the URDF lacks)."""

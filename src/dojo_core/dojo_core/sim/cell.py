@@ -115,10 +115,6 @@ class SimCell:
     def time(self) -> float:
         return float(self.data.time)
 
-    @property
-    def control_period(self) -> float:
-        return self.substeps * self.model.opt.timestep
-
     # -- sensors ----------------------------------------------------------------------------------
     def joint_targets(self) -> np.ndarray:
         return self.data.ctrl[self._actuators].copy()
