@@ -10,7 +10,9 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
     ],
-    install_requires=['setuptools', 'numpy', 'pyyaml', 'mujoco>=3.2', 'pin>=3', 'xacro', 'gymnasium'],
+    install_requires=['setuptools', 'numpy', 'pyyaml', 'mujoco>=3.2', 'pin>=3', 'xacro', 'gymnasium',
+                      'pyarrow', 'pandas', 'av', 'rosbags', 'huggingface_hub', 'tqdm', 'safetensors',
+                      'feetech-servo-sdk', 'dynamixel-sdk', 'pyserial', 'opencv-python-headless'],
     extras_require={'test': ['pytest']},
     zip_safe=False,
     maintainer='dojo maintainers',
@@ -19,6 +21,11 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': ['dojo = dojo_core.cli:main'],
-        'dojo.verbs': ['urdf = dojo_core.robot.cli:UrdfVerb'],
+        'dojo.verbs': [
+            'urdf = dojo_core.robot.cli:UrdfVerb',
+            'dataset = dojo_core.dataset.cli:DatasetVerb',
+            'convert = dojo_core.rosbag.convert:ConvertVerb',
+            'calibrate = dojo_core.motors.calibrate:CalibrateVerb',
+        ],
     },
 )

@@ -1,0 +1,1 @@
+"""dojo_cameras: ROS 2 camera driver: OpenCV capture publishing image_raw and camera_info."""

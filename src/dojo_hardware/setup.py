@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+package_name = 'dojo_hardware'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    extras_require={'test': ['pytest']},
+    zip_safe=False,
+    maintainer='dojo maintainers',
+    maintainer_email='dojo@example.org',
+    description='ROS 2 drivers for real arms: the Feetech/Dynamixel arm_driver lifecycle node and the leader_arm teleop node.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'arm_driver = dojo_hardware.arm_driver:main',
+            'leader_arm = dojo_hardware.leader_arm:main',
+        ],
+    },
+)

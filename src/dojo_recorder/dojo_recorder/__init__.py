@@ -1,0 +1,1 @@
+"""dojo_recorder: ROS 2 lifecycle node recording LeRobot v3 datasets live."""
