@@ -1,7 +1,7 @@
 """sensor_msgs/Image <-> numpy without cv_bridge.
 
-cv_bridge is a compiled package tied to a ROS distro and OpenCV build; dojo only needs the handful
-of encodings its cameras and depth sensors produce, so the conversion is done here with numpy alone.
+Decoding (`image_to_numpy`) is ROS-free and lives in dojo_core.sync.image, where the bag converter
+uses it on rosbags messages too; this module adds the direction that builds an rclpy message.
 Conventions follow cv_bridge: colour images are HxWx3 in the channel order the encoding names (no
 silent RGB<->BGR swap), single-channel images are HxW, depth is 16UC1 millimetres or 32FC1 metres
 (REP-118).
@@ -15,59 +15,13 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 
-#: encoding -> (element dtype, channels). The only encodings dojo nodes produce or consume.
-ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    'rgb8': (np.dtype(np.uint8), 3),
-    'bgr8': (np.dtype(np.uint8), 3),
-    'mono8': (np.dtype(np.uint8), 1),
-    '16UC1': (np.dtype(np.uint16), 1),
-    '32FC1': (np.dtype(np.float32), 1),
-}
+# The decoding side is ROS-free and shared with the bag converter; it is re-exported here so that
+# nodes import every Image conversion from one place.
+from dojo_core.sync.image import ENCODINGS, ImageConversionError, encoding_layout, image_to_numpy
+
+__all__ = ['ENCODINGS', 'ImageConversionError', 'image_to_numpy', 'numpy_to_image']
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == 'big'
-
-
-class ImageConversionError(ValueError):
-    """An Image message or array that cannot be converted (bad encoding, size or layout)."""
-
-
-def _lookup(encoding: str) -> tuple[np.dtype, int]:
-    try:
-        return ENCODINGS[encoding]
-    except KeyError:
-        raise ImageConversionError(
-            f'unsupported image encoding {encoding!r}; supported: {", ".join(ENCODINGS)}'
-        ) from None
-
-
-def image_to_numpy(msg: Image) -> np.ndarray:
-    """Return the pixels of ``msg`` as a native-endian array that owns its memory.
-
-    Row padding (``step`` larger than the pixel bytes of a row) is dropped and big-endian data is
-    byte-swapped, so callers never need to look at the layout fields. The result is a copy: the
-    message buffer may be reused by the middleware after the callback returns.
-    """
-    dtype, channels = _lookup(msg.encoding)
-    height, width, step = msg.height, msg.width, msg.step
-    if height == 0 or width == 0:
-        raise ImageConversionError(f'zero-size image ({width}x{height}, encoding {msg.encoding})')
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ImageConversionError(
-            f'step {step} is smaller than width*bytes_per_pixel = {width}*'
-            f'{channels * dtype.itemsize} = {row_bytes} (encoding {msg.encoding})'
-        )
-    if len(msg.data) != height * step:
-        raise ImageConversionError(
-            f'data has {len(msg.data)} bytes but height*step = {height}*{step} = '
-            f'{height * step} (encoding {msg.encoding})'
-        )
-    wire_dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')
-    rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(height, step)[:, :row_bytes]
-    pixels = rows.view(wire_dtype)
-    shape = (height, width, channels) if channels > 1 else (height, width)
-    # One copy: drops padding, converts to native byte order, detaches from the message buffer.
-    return np.array(pixels, dtype=dtype, order='C', copy=True).reshape(shape)
 
 
 def numpy_to_image(
@@ -83,22 +37,22 @@ def numpy_to_image(
     otherwise); nothing is converted implicitly, so a float depth map cannot be sent as 16UC1 by
     accident. Non-native byte order and non-contiguous views are accepted and normalised.
     """
-    dtype, channels = _lookup(encoding)
+    dtype, channels = encoding_layout(encoding)
     if not isinstance(array, np.ndarray):
-        raise ImageConversionError(f'expected a numpy array, got {type(array).__name__}')
+        raise ImageConversionError(f'expected a numpy array, got {type(array).__name__}', 'not_array')
     if array.dtype.newbyteorder('=') != dtype:
         raise ImageConversionError(
-            f'encoding {encoding} needs dtype {dtype}, got {array.dtype}'
+            f'encoding {encoding} needs dtype {dtype}, got {array.dtype}', 'bad_dtype'
         )
     expected_ndim = 3 if channels > 1 else 2
     if array.ndim != expected_ndim or (channels > 1 and array.shape[2] != channels):
         wanted = 'HxWx3' if channels > 1 else 'HxW'
         raise ImageConversionError(
-            f'encoding {encoding} needs a {wanted} array, got shape {array.shape}'
+            f'encoding {encoding} needs a {wanted} array, got shape {array.shape}', 'bad_shape'
         )
     height, width = array.shape[:2]
     if height == 0 or width == 0:
-        raise ImageConversionError(f'zero-size image (shape {array.shape})')
+        raise ImageConversionError(f'zero-size image (shape {array.shape})', 'zero_size')
 
     contiguous = np.ascontiguousarray(array, dtype=dtype)
     # The generated setter takes array.array('B') as is; with ROS_PYTHON_CHECK_FIELDS=1 it checks
