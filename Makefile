@@ -18,6 +18,8 @@ SHARE_FILES := $(shell find launch config urdf -type f 2>/dev/null)
 # Keep DDS discovery on this machine; tests and the demo pick their own ROS_DOMAIN_ID.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
+# Camera frames over a large shared-memory segment, UDP on loopback only (see the profile).
+export FASTRTPS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/dds/fastdds_local_large_data.xml
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 
 import pytest
 
 # MuJoCo reads MUJOCO_GL when first imported, which happens while test modules are collected.
 os.environ.setdefault('MUJOCO_GL', 'egl')
+# Camera-sized messages over shared memory (the default 512 KB segment drops most 640x480 frames
+# for best-effort subscribers), UDP on loopback only; read when a DDS participant is created.
+os.environ.setdefault('FASTRTPS_DEFAULT_PROFILES_FILE',
+                      str(Path(__file__).resolve().parents[1] / 'config' / 'dds' / 'fastdds_local_large_data.xml'))
 
 # Domain ids 1..101 are safe for FastDDS port arithmetic; start from the pid so that two pytest
 # runs on one machine are unlikely to share a domain.
