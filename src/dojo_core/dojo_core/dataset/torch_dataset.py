@@ -1,0 +1,100 @@
+"""A torch Dataset over a LeRobot dataset, with lerobot's `delta_timestamps` windows.
+
+Policies train on windows, not single frames: ACT wants a 100-step action chunk, Diffusion two
+observation steps and a 16-64 step horizon. `delta_timestamps = {key: [seconds, ...]}` asks for
+`key` at those offsets from each sample's time; offsets must be whole frames (within the
+tolerance). A window never crosses into another episode: offsets past either end repeat the
+episode's first or last frame and are flagged in `<key>_is_pad`, as in lerobot, so a policy can
+mask them out of its loss.
+
+Items follow lerobot's conventions so that training code written for it applies: tensors, camera
+frames float32 (C, H, W) in [0, 1] (a window gives (T, C, H, W)), vectors (D,) or (T, D), scalars
+0-d, plus the `task` string. Works with DataLoader workers: video decoders open lazily inside each
+worker and are never pickled.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from dojo_core.dataset.reader import LeRobotDatasetReader
+
+
+def delta_frames(delta_timestamps: Mapping[str, Sequence[float]], fps: int,
+                 tolerance_s: float = 1e-4) -> dict[str, np.ndarray]:
+    """Offsets in seconds -> offsets in frames; refuses offsets that are not whole frames."""
+    out = {}
+    for key, deltas in delta_timestamps.items():
+        seconds = np.asarray(deltas, dtype=np.float64)
+        if seconds.ndim != 1 or seconds.size == 0:
+            raise ValueError(f'delta_timestamps[{key!r}] must be a non-empty list of seconds')
+        frames = np.round(seconds * fps)
+        off = np.abs(seconds - frames / fps)
+        if off.max() > tolerance_s:
+            bad = float(seconds[int(off.argmax())])
+            raise ValueError(f'delta_timestamps[{key!r}]: {bad} s is not a multiple of 1/{fps} s '
+                             f'(within {tolerance_s} s)')
+        out[key] = frames.astype(np.int64)
+    return out
+
+
+class LeRobotTorchDataset(torch.utils.data.Dataset):
+    """Samples are the frames of the chosen episodes (all by default), in episode order.
+
+    `source`: a dataset root or an open `LeRobotDatasetReader`. `keys`: the features to return
+    (all by default; leave out cameras a policy does not use and they are never decoded).
+    `episodes`: episode indices to sample from, e.g. a training split without held-out episodes.
+    """
+
+    def __init__(self, source: str | os.PathLike | LeRobotDatasetReader,
+                 delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+                 episodes: Sequence[int] | None = None, keys: Sequence[str] | None = None,
+                 tolerance_s: float = 1e-4):
+        self.reader = source if isinstance(source, LeRobotDatasetReader) else \
+            LeRobotDatasetReader(source, tolerance_s=tolerance_s)
+        features = self.reader.features
+        self.keys = list(features) if keys is None else list(keys)
+        unknown = [k for k in self.keys if k not in features]
+        if unknown:
+            raise KeyError(f'keys {unknown} are not features of the dataset ({", ".join(features)})')
+        delta_timestamps = dict(delta_timestamps or {})
+        outside = [k for k in delta_timestamps if k not in self.keys]
+        if outside:
+            raise KeyError(f'delta_timestamps keys {outside} are not among the returned keys')
+        self.delta_frames = delta_frames(delta_timestamps, self.reader.fps, tolerance_s)
+        by_index = {ep.index: ep for ep in self.reader.episodes}
+        chosen = sorted(by_index) if episodes is None else list(episodes)
+        missing = [e for e in chosen if e not in by_index]
+        if missing:
+            raise KeyError(f'episodes {missing} are not in the dataset (it has {len(by_index)})')
+        self.episodes = [by_index[e] for e in chosen]
+        self._frames = np.concatenate([np.arange(ep.frame_from, ep.frame_to) for ep in self.episodes]) \
+            if self.episodes else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor | str]:
+        index = int(self._frames[i])
+        episode = self.reader.episode_of(index)
+        item: dict[str, torch.Tensor | str] = {}
+        for key in self.keys:
+            offsets = self.delta_frames.get(key)
+            if offsets is None:
+                item[key] = self._tensor(key, self.reader.read(key, [index])[0])
+                continue
+            wanted = index + offsets
+            clamped = np.clip(wanted, episode.frame_from, episode.frame_to - 1)
+            item[key] = self._tensor(key, self.reader.read(key, clamped))
+            item[f'{key}_is_pad'] = torch.from_numpy(wanted != clamped)
+        item['task'] = self.reader.task(index)
+        return item
+
+    def _tensor(self, key: str, values: np.ndarray) -> torch.Tensor:
+        if key in self.reader.camera_keys:  # (..., H, W, 3) uint8 -> (..., 3, H, W) float in [0, 1]
+            # one numpy pass (transpose, convert, scale); torch's strided copy is several times slower
+            values = np.divide(np.moveaxis(values, -1, -3), np.float32(255), dtype=np.float32, order='C')
+        return torch.from_numpy(np.asarray(values))
