@@ -329,6 +329,26 @@ def test_sim_launch_declares_expected_arguments():
                            ('rviz2', 'rviz2')}
 
 
+def test_robot_launch_declares_expected_arguments():
+    tree = ast.parse((REPO / 'launch' / 'robot.launch.py').read_text())
+    args = {_literal_str(_kwarg(c, 'name', 0)): c for c in ast.walk(tree)
+            if isinstance(c, ast.Call) and _call_name(c) == 'DeclareLaunchArgument'}
+    assert {'hardware_type', 'usb_port', 'leader_port', 'cameras', 'namespace', 'use_sim_time',
+            'rviz'} <= set(args)
+    choices = ast.literal_eval(_kwarg(args['hardware_type'], 'choices'))
+    assert choices == ['real', 'mock', 'sim']
+    executables = {(_literal_str(_kwarg(c, 'package')), _literal_str(_kwarg(c, 'executable')))
+                   for c in ast.walk(tree) if isinstance(c, ast.Call) and _call_name(c) == 'Node'}
+    assert {('dojo_hardware', 'arm_driver'), ('dojo_hardware', 'leader_arm'),
+            ('dojo_cameras', 'camera_node'), ('controller_manager', 'ros2_control_node'),
+            ('robot_state_publisher', 'robot_state_publisher')} <= executables
+    # The cameras of the docs' example (cameras:=front,wrist) have their node sections.
+    camera_config = yaml.safe_load((REPO / 'config' / 'cameras' / 'camera_node.yaml').read_text())
+    assert {'/**/front_camera', '/**/wrist_camera'} <= set(camera_config)
+    for robot in ('so101_feetech', 'koch_dynamixel'):
+        assert (REPO / 'config' / 'hardware' / f'{robot}.yaml').is_file()
+
+
 def test_console_scripts_are_read_from_setup_py():
     assert {'sim_node', 'scripted_motion'} <= console_scripts('dojo_sim')
     via_variable = textwrap.dedent('''
