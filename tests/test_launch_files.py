@@ -17,7 +17,6 @@ config/controllers.yaml is checked against the joints and interfaces the expansi
 from __future__ import annotations
 
 import ast
-import os
 import textwrap
 import xml.etree.ElementTree as ET
 from functools import lru_cache

@@ -17,7 +17,7 @@ import yaml
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from rosbags.typesys import Stores, get_typestore
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64, String
 
 from dojo_core.robot.description import JOINT_NAMES, expand_xacro, joint_limits

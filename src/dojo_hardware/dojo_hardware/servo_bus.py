@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dojo_core.motors import (PROTOCOLS, MotorBus, MotorBusConfig, MotorBusError, MotorCalibration,
+from dojo_core.motors import (PROTOCOLS, MotorBus, MotorBusConfig, MotorBusError,
                               load_calibration, make_bus)
 from dojo_core.motors.tables import DEFAULT_MODEL, FEETECH
 from dojo_core.robot.description import JOINT_NAMES
@@ -23,7 +23,6 @@ from dojo_core.robot.description import JOINT_NAMES
 #: What `open_bus` raises when the bus cannot be opened as configured: the servos do not answer
 #: (MotorBusError), the calibration does not fit (ValueError), the calibration file is unreadable (OSError).
 OPEN_ERRORS = (MotorBusError, ValueError, OSError)
-CALIBRATION_REGISTERS = ('Homing_Offset', 'Min_Position_Limit', 'Max_Position_Limit')
 
 
 @dataclass
@@ -160,22 +159,9 @@ def open_bus(params: BusParams) -> MotorBus:
     bus.connect()
     if calibration is None:
         try:
-            bus.apply_calibration(stored_calibration(bus), write=False)
+            bus.apply_calibration(bus.read_calibration(), write=False)
         except BaseException:
             bus.close()
             raise
     return bus
 
-
-def stored_calibration(bus: MotorBus) -> dict[str, MotorCalibration]:
-    """The calibration held in the servos' registers (Drive_Mode bit 0 where the servo has one)."""
-    drive_mode = 'Drive_Mode' in bus.model.registers
-    values = bus.sync_read_many(CALIBRATION_REGISTERS + (('Drive_Mode',) if drive_mode else ()))
-    try:
-        return {joint: MotorCalibration(bus.ids[joint], values['Drive_Mode'][joint] & 1 if drive_mode else 0,
-                                        values['Homing_Offset'][joint], values['Min_Position_Limit'][joint],
-                                        values['Max_Position_Limit'][joint])
-                for joint in bus.names}
-    except ValueError as exc:
-        raise ValueError(f'{bus.config.port}: the calibration stored on the servos is unusable ({exc}); record one '
-                         'with `dojo calibrate` or set calibration_file') from None

@@ -394,6 +394,26 @@ class MotorBus(abc.ABC):
                 self._write_registers({name: self.calibration_registers(motor) for name, motor in calibration.items()
                                        if name in self.ids}, torque_off=True)
 
+    def read_calibration(self) -> dict[str, MotorCalibration]:
+        """The calibration stored in the servos' registers (what LeRobot and `dojo calibrate` write).
+
+        Homing offset and position limits from every servo, plus bit 0 of Drive_Mode where the model
+        has that register (Dynamixel); Feetech has none, so its joints read as not inverted.
+        Raises ValueError when the stored values do not form a usable calibration.
+        """
+        registers = ('Homing_Offset', 'Min_Position_Limit', 'Max_Position_Limit')
+        has_drive_mode = 'Drive_Mode' in self.model.registers
+        values = self.sync_read_many(registers + (('Drive_Mode',) if has_drive_mode else ()))
+        try:
+            return {joint: MotorCalibration(self.ids[joint],
+                                            values['Drive_Mode'][joint] & 1 if has_drive_mode else 0,
+                                            values['Homing_Offset'][joint], values['Min_Position_Limit'][joint],
+                                            values['Max_Position_Limit'][joint])
+                    for joint in self.names}
+        except ValueError as exc:
+            raise ValueError(f'{self.config.port}: the calibration stored on the servos is unusable ({exc}); '
+                             'record one with `dojo calibrate` or give a calibration file') from None
+
     # ----------------------------------------------------------------------------- internals
 
     def _validate_config(self) -> None:
