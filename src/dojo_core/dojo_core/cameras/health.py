@@ -1,15 +1,15 @@
 """Health of a capture stream: its state, achieved rate, and dropped, late and failed frames.
 
 Kept apart from the capture thread so the bookkeeping can be checked with synthetic timestamps
-(late frames are a matter of intervals, not of how fast a test machine is). dojo_ros has a
-RateMeter for nodes, but dojo_core may not import ROS helpers, hence the small window here.
+(late frames are a matter of intervals, not of how fast a test machine is).
 """
 from __future__ import annotations
 
 import threading
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+
+from dojo_core.metrics import RateMeter
 
 #: A frame is late when it arrives more than this many frame periods after the previous one.
 LATE_FACTOR = 1.5
@@ -44,9 +44,8 @@ class CaptureHealth:
 
     def __init__(self, fps: float, window_s: float = 2.0) -> None:
         self._late_interval = LATE_FACTOR / fps
-        self._window_s = window_s
         self._lock = threading.Lock()
-        self._times: deque[float] = deque()
+        self._rate = RateMeter(window_s)
         self._previous: float | None = None
         self._state = CaptureState.OPENING
         self._frames = self._dropped = self._late = self._read_failures = self._reopen_attempts = 0
@@ -59,8 +58,7 @@ class CaptureHealth:
                 self._late += 1
             self._previous = t
             self._frames += 1
-            self._times.append(t)
-            self._forget_before(t - self._window_s)
+            self._rate.tick(t)
 
     def restart(self) -> None:
         """The source was (re)opened or rewound: the next frame has no predecessor to be late after."""
@@ -90,12 +88,5 @@ class CaptureHealth:
     def snapshot(self, now: float) -> CaptureStats:
         """The counters, with the rate measured over the window that ends at monotonic time ``now``."""
         with self._lock:
-            self._forget_before(now - self._window_s)
-            span = self._times[-1] - self._times[0] if len(self._times) >= 2 else 0.0
-            fps = (len(self._times) - 1) / span if span > 0 else 0.0
-            return CaptureStats(self._state, fps, self._frames, self._dropped, self._late, self._read_failures,
+            return CaptureStats(self._state, self._rate.rate(now), self._frames, self._dropped, self._late, self._read_failures,
                                 self._reopen_attempts, self._source, self._mismatch, self._error)
-
-    def _forget_before(self, t: float) -> None:
-        while self._times and self._times[0] < t:
-            self._times.popleft()

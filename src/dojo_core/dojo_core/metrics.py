@@ -1,0 +1,45 @@
+"""Measurement helpers shared by dojo_core (camera capture) and the nodes (through dojo_ros)."""
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class RateMeter:
+    """Event rate over a sliding window of caller-given timestamps (seconds).
+
+    Timestamps come from the caller so the same meter measures sim time or wall time. The rate is
+    (ticks - 1) / (newest - oldest) over the ticks within ``window_s`` of the newest tick, or of
+    ``now`` when given to :meth:`rate`, so a stream that stops decays to 0 instead of reporting its
+    last rate forever. A timestamp older than the newest one (a simulation reset) restarts the
+    window.
+    """
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        if window_s <= 0.0:
+            raise ValueError(f'window_s must be positive, got {window_s}')
+        self._window_s = window_s
+        self._ticks: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def tick(self, t: float) -> None:
+        """Record an event at time ``t``."""
+        with self._lock:
+            if self._ticks and t < self._ticks[-1]:
+                self._ticks.clear()
+            self._ticks.append(t)
+            self._drop_before(t - self._window_s)
+
+    def rate(self, now: float | None = None) -> float:
+        """Return the rate in Hz; 0.0 with fewer than 2 ticks in the window."""
+        with self._lock:
+            if now is not None:
+                self._drop_before(now - self._window_s)
+            if len(self._ticks) < 2:
+                return 0.0
+            span = self._ticks[-1] - self._ticks[0]
+            return (len(self._ticks) - 1) / span if span > 0.0 else 0.0
+
+    def _drop_before(self, t: float) -> None:
+        while self._ticks and self._ticks[0] < t:
+            self._ticks.popleft()
