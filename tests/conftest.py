@@ -32,3 +32,15 @@ def ros_domain() -> int:
         mp.setenv('ROS_DOMAIN_ID', str(domain))
         mp.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
         yield domain
+
+
+@pytest.fixture(scope='module')
+def torch_one_thread():
+    """Torch on one intra-op thread for modules with tiny models (`pytestmark = usefixtures(...)`):
+    they gain nothing from more, and on a busy 2-core machine spinning threads make them several
+    times slower."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

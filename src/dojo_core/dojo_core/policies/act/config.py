@@ -1,0 +1,99 @@
+"""ACT hyperparameters: the paper-sized default and a CPU-sized preset.
+
+Defaults follow the ACT paper as LeRobot trains it (dim 512, 8 heads, 4 encoder / 1 decoder
+layers, feed-forward 3200, chunk 100 executed whole, ImageNet ResNet-18 with frozen BatchNorm,
+latent 32, KL weight 10, AdamW lr 1e-5 for all parameters, weight decay 1e-4, grad clip 10).
+`ACTConfig.cpu()` is a preset that trains from scratch on a laptop-class CPU in minutes to hours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from dojo_core.policies.backbone import NORMS
+from dojo_core.policies.config import PolicyConfig
+from dojo_core.policies.features import FeatureType
+from dojo_core.policies.normalize import NormMode
+
+PRETRAINED_RESNET18 = 'timm/resnet18.tv_in1k'  # torchvision's IMAGENET1K_V1 weights, as model.safetensors
+
+
+@dataclass
+class ACTConfig(PolicyConfig):
+    """Action Chunking Transformer (Zhao et al. 2023): CVAE-trained DETR-style chunk predictor."""
+
+    type: ClassVar[str] = 'act'
+
+    normalization_mapping: dict[str, str] = field(default_factory=lambda: {
+        FeatureType.VISUAL.value: NormMode.MEAN_STD.value,
+        FeatureType.STATE.value: NormMode.MEAN_STD.value,
+        FeatureType.ENV.value: NormMode.MEAN_STD.value,
+        FeatureType.ACTION.value: NormMode.MEAN_STD.value,
+    }, metadata={'description': 'Normalisation per feature kind; images MEAN_STD with ImageNet stats.'})
+    optimizer_lr: float = field(default=1e-5, metadata={'description': 'AdamW learning rate preset.'})
+    optimizer_lr_backbone: float = field(default=1e-5, metadata={
+        'description': 'Learning rate preset of the vision backbone parameters.'})
+
+    resize_images: list[int] | None = field(default=None, metadata={
+        'description': 'Resize camera images to [height, width] inside the policy before the backbone '
+                       '(in training and inference alike); None keeps the recorded size.'})
+    backbone_width: int = field(default=64, metadata={
+        'description': 'Channels of the first ResNet-18 stage (64 = standard; 16/32 = slim, from scratch).',
+        'range': (4, 256)})
+    backbone_norm: str = field(default='frozen_batch_norm', metadata={
+        'description': f'Normalisation layers of the backbone, one of {NORMS}.'})
+    pretrained_backbone_weights: str | None = field(default=PRETRAINED_RESNET18, metadata={
+        'description': 'torchvision-layout resnet18 weights: local .safetensors/.pth file or dir, or Hub '
+                       'repo id (owner/name[/file]); None trains the backbone from scratch.'})
+
+    dim_model: int = field(default=512, metadata={'description': 'Transformer width.', 'range': (8, 4096)})
+    n_heads: int = field(default=8, metadata={'description': 'Attention heads.', 'range': (1, 64)})
+    dim_feedforward: int = field(default=3200, metadata={'description': 'Feed-forward width.', 'range': (8, 16384)})
+    feedforward_activation: str = field(default='relu', metadata={'description': 'relu or gelu.'})
+    n_encoder_layers: int = field(default=4, metadata={'description': 'Encoder layers.', 'range': (1, 32)})
+    n_decoder_layers: int = field(default=1, metadata={
+        'description': 'Decoder layers (the original ACT code builds 7 but only the first is used).',
+        'range': (1, 32)})
+    pre_norm: bool = field(default=False, metadata={'description': 'LayerNorm before (True) or after sublayers.'})
+    dropout: float = field(default=0.1, metadata={'description': 'Dropout in the transformer.', 'range': (0.0, 0.9)})
+
+    use_vae: bool = field(default=True, metadata={'description': 'Train with the CVAE latent (else latent = 0).'})
+    latent_dim: int = field(default=32, metadata={'description': 'CVAE latent size.', 'range': (1, 1024)})
+    n_vae_encoder_layers: int = field(default=4, metadata={'description': 'CVAE encoder layers.', 'range': (1, 32)})
+    kl_weight: float = field(default=10.0, metadata={'description': 'Weight of the KL term in the loss.'})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.dim_model % self.n_heads:
+            raise ValueError(f'dim_model ({self.dim_model}) must be a multiple of n_heads ({self.n_heads})')
+        if self.dim_model % 4:
+            raise ValueError(f'dim_model ({self.dim_model}) must be a multiple of 4 (2D position embeddings)')
+        if self.backbone_norm not in NORMS:
+            raise ValueError(f'backbone_norm must be one of {NORMS}, got {self.backbone_norm!r}')
+        if self.feedforward_activation not in ('relu', 'gelu'):
+            raise ValueError(f'feedforward_activation must be relu or gelu, got {self.feedforward_activation!r}')
+        if self.resize_images is not None:
+            self.resize_images = [int(s) for s in self.resize_images]
+            if len(self.resize_images) != 2 or min(self.resize_images) < 1:
+                raise ValueError(f'resize_images must be [height, width], got {self.resize_images}')
+
+    @classmethod
+    def cpu(cls, **overrides: Any) -> ACTConfig:
+        """CPU preset: dim 256, 3 encoder layers, half-width ResNet-18 with GroupNorm trained from
+        scratch on 96x128 images, chunk 50, lr 1e-4 (no pretrained backbone, hence the higher lr)."""
+        preset: dict[str, Any] = dict(
+            dim_model=256, n_heads=8, dim_feedforward=1024, n_encoder_layers=3, n_decoder_layers=1,
+            n_vae_encoder_layers=2, latent_dim=32, chunk_size=50, n_action_steps=50,
+            backbone_width=32, backbone_norm='group_norm', pretrained_backbone_weights=None,
+            resize_images=[96, 128], optimizer_lr=1e-4, optimizer_lr_backbone=1e-4)
+        return cls(**{**preset, **overrides})
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> ACTConfig:
+        """Seconds-scale preset for tests and smoke runs (dim 32, one layer each, width-8 backbone, chunk 10)."""
+        preset: dict[str, Any] = dict(
+            dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
+            n_vae_encoder_layers=1, latent_dim=8, chunk_size=10, n_action_steps=10, dropout=0.0,
+            backbone_width=8, backbone_norm='group_norm', pretrained_backbone_weights=None,
+            optimizer_lr=1e-3, optimizer_lr_backbone=1e-3)
+        return cls(**{**preset, **overrides})

@@ -1,0 +1,194 @@
+"""`train()`: the supervised training loop every policy type shares (the `dojo train` verb calls it).
+
+One loop for CPU, one GPU and DDP: under `torchrun` each process trains on its share of every
+epoch (DistributedSampler) and DistributedDataParallel averages the gradients; only rank 0 writes
+checkpoints, loss.csv and loss.png. A run is reproducible from its seed, and `resume=True`
+continues from `checkpoints/last` exactly as if it had never stopped: weights, optimizer,
+scheduler, the RNG state of every rank and the position inside the epoch are restored.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from dojo_core.policies import Policy, PolicyConfig, make_policy
+from dojo_core.training.checkpoint import (CHECKPOINTS_DIR, PRETRAINED_DIR, last_checkpoint, load_training_state,
+                                           save_checkpoint)
+from dojo_core.training.config import TrainConfig
+from dojo_core.training.curves import LossLog
+from dojo_core.training.distributed import DistContext, distributed
+from dojo_core.training.rng import rng_state, seed_everything, set_rng_state
+from dojo_core.training.sampler import ResumableSampler
+
+log = logging.getLogger(__name__)
+
+LOSS_CSV = 'loss.csv'
+LOSS_PNG = 'loss.png'
+
+
+@dataclass
+class TrainResult:
+    policy: Policy          # the trained policy (this process's replica; identical on every rank)
+    step: int               # steps done in total
+    loss: float             # loss of the last step (this process's batch)
+    checkpoint: Path        # the last checkpoint written
+    loss_csv: Path
+    loss_png: Path
+
+
+def _optimizer(policy: Policy, config: TrainConfig) -> torch.optim.AdamW:
+    preset = policy.config
+    lr = preset.optimizer_lr if config.lr is None else config.lr
+    backbone_lr = preset.optimizer_lr_backbone if config.backbone_lr is None else config.backbone_lr
+    weight_decay = preset.optimizer_weight_decay if config.weight_decay is None else config.weight_decay
+    return torch.optim.AdamW(policy.optim_param_groups(lr, backbone_lr), lr=lr, weight_decay=weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then constant or cosine decay to zero at `steps`."""
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        if config.scheduler == 'constant':
+            return 1.0
+        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+
+
+def _build_policy(out_dir: Path, policy_config: PolicyConfig | None,
+                  dataset_stats: Mapping[str, Any] | None, resume: bool) -> tuple[Policy, Path | None]:
+    if not resume:
+        if policy_config is None:
+            raise ValueError('a new run needs a policy_config (and the dataset stats)')
+        return make_policy(policy_config, dataset_stats), None
+    checkpoint = last_checkpoint(out_dir)
+    policy = Policy.from_pretrained(checkpoint / PRETRAINED_DIR)
+    if policy_config is not None and policy_config.to_dict() != policy.config.to_dict():
+        raise ValueError(f'resume continues the policy saved in {checkpoint}; its config differs from the '
+                         'policy_config given (pass policy_config=None to resume)')
+    return policy, checkpoint
+
+
+def _restore(checkpoint: Path, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+             ctx: DistContext, config: TrainConfig) -> int:
+    """Load optimizer, scheduler and this rank's RNG state; returns the step the checkpoint was taken at."""
+    state = load_training_state(checkpoint)
+    optimizer.load_state_dict(state['optimizer'])
+    scheduler.load_state_dict(state['scheduler'])
+    if len(state['rng']) == ctx.world_size and state['batch_size'] == config.batch_size:
+        set_rng_state(state['rng'][ctx.rank])
+    else:
+        warnings.warn(f'resuming with {ctx.world_size} process(es) x batch {config.batch_size} instead of '
+                      f'{len(state["rng"])} x {state["batch_size"]}: data order and random draws will differ '
+                      'from an uninterrupted run', stacklevel=3)
+    log.info('resuming from %s at step %d', checkpoint, state['step'])
+    return state['step']
+
+
+def _loader(dataset: Dataset, sampler: ResumableSampler, config: TrainConfig, ctx: DistContext,
+            epoch: int) -> DataLoader:
+    # Its own generator (worker seeds) keeps the global RNG stream independent of when loaders are made.
+    seed = int(np.random.SeedSequence([config.seed, ctx.rank, epoch]).generate_state(1)[0])
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                      num_workers=config.num_workers, pin_memory=ctx.device.type == 'cuda',
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_config: PolicyConfig | None = None,
+          dataset_stats: Mapping[str, Mapping[str, Any]] | None = None, *, resume: bool = False) -> TrainResult:
+    """Train a policy on `dataset` and write checkpoints and the loss curve under `out_dir`.
+
+    `dataset` yields LeRobot-style samples (the input features, `action` (chunk_size, A),
+    `action_is_pad`); `dataset_stats` is meta/stats.json, from which the policy's normaliser is
+    built. With `resume=True` the policy, its config and stats come from `out_dir/checkpoints/last`
+    and training continues up to `config.steps` (policy_config may be omitted). A new run refuses
+    an `out_dir` that already holds checkpoints.
+    """
+    out_dir = Path(out_dir)
+    with distributed(config.device) as ctx:
+        seed_everything(config.seed + ctx.rank)
+        if not resume and (out_dir / CHECKPOINTS_DIR).exists():
+            raise FileExistsError(f'{out_dir} already holds a training run: resume it (resume=True) or choose '
+                                  'another output directory')
+        policy, checkpoint = _build_policy(out_dir, policy_config, dataset_stats, resume)
+        policy.to(ctx.device).train()
+        optimizer = _optimizer(policy, config)
+        scheduler = _scheduler(optimizer, config)
+        clip = policy.config.grad_clip_norm if config.grad_clip_norm is None else config.grad_clip_norm
+        step = 0 if checkpoint is None else _restore(checkpoint, optimizer, scheduler, ctx, config)
+        model = policy
+        if ctx.world_size > 1:
+            device_ids = [ctx.device.index] if ctx.device.type == 'cuda' else None
+            model = DistributedDataParallel(policy, device_ids=device_ids)
+
+        sampler = ResumableSampler(dataset, world_size=ctx.world_size, rank=ctx.rank, seed=config.seed)
+        batches_per_epoch = len(sampler) // config.batch_size
+        if batches_per_epoch == 0:
+            raise ValueError(f'{len(dataset)} samples over {ctx.world_size} process(es) do not fill one batch of '
+                             f'{config.batch_size}')
+        epoch, skip = divmod(step, batches_per_epoch)
+        loss_log = LossLog(out_dir / LOSS_CSV, keep_until_step=step) if ctx.is_main else None
+        bar = tqdm(total=config.steps, initial=step, disable=not (ctx.is_main and config.progress),
+                   desc='train', unit='step', dynamic_ncols=True)
+        # elapsed_s counts training time across resumes
+        started = time.perf_counter() - (loss_log.rows[-1]['elapsed_s'] if loss_log and loss_log.rows else 0.0)
+        last_loss, saved = float('nan'), checkpoint
+        while step < config.steps:
+            sampler.set_position(epoch, skip * config.batch_size)
+            for batch in _loader(dataset, sampler, config, ctx, epoch):
+                loss, parts = model(_to_device(batch, ctx.device))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f'loss is {loss.item()} at step {step + 1}')
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                last_loss = loss.item()
+                if loss_log is not None:
+                    loss_log.append({'step': step, 'loss': last_loss, **{k: v.item() for k, v in parts.items()},
+                                     'grad_norm': grad_norm.item(), 'lr': optimizer.param_groups[0]['lr'],
+                                     'elapsed_s': time.perf_counter() - started})
+                bar.update(1)
+                if step % config.log_every == 0:
+                    bar.set_postfix(loss=f'{last_loss:.4f}')
+                    if ctx.is_main and not config.progress:
+                        log.info('step %d loss %.5f', step, last_loss)
+                if step % config.save_every == 0 or step == config.steps:
+                    states = ctx.all_gather(rng_state())  # every rank's RNG, for an exact DDP resume
+                    if ctx.is_main:
+                        saved = save_checkpoint(out_dir, step, policy, {
+                            'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+                            'rng': states, 'world_size': ctx.world_size, 'batch_size': config.batch_size,
+                        }, config)
+                        loss_log.plot(out_dir / LOSS_PNG)
+                        log.info('step %d: checkpoint %s', step, saved)
+                    ctx.barrier()
+                if step >= config.steps:
+                    break
+            epoch, skip = epoch + 1, 0
+        bar.close()
+        if loss_log is not None:
+            loss_log.plot(out_dir / LOSS_PNG)
+        return TrainResult(policy, step, last_loss, saved or last_checkpoint(out_dir), out_dir / LOSS_CSV,
+                           out_dir / LOSS_PNG)
