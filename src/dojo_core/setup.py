@@ -27,6 +27,7 @@ setup(
             'dataset = dojo_core.dataset.cli:DatasetVerb',
             'convert = dojo_core.rosbag.convert:ConvertVerb',
             'calibrate = dojo_core.motors.calibrate:CalibrateVerb',
+            'train = dojo_core.training.cli:TrainVerb',
         ],
     },
 )
