@@ -218,19 +218,19 @@ def test_bad_messages_are_refused_counted_and_never_used():
     errors = asm.push('joint_states', bad_state)
     assert [type(e) for e in errors] == [JointStateError] and errors[0].reason == 'non_finite'
     assert asm.push('joint_states', state(tick(1.5), 99))[0].reason == 'out_of_order'
-    assert asm.push('joint_states', state(tick(2), 98))[0].reason == 'out_of_order'    # equal stamp
+    assert asm.push('joint_states', state(tick(2), 98)) == []    # equal stamp: supersedes the buffered one
     assert asm.push('joint_states', state(0, 97))[0].reason == 'zero_stamp'
     assert asm.push('cam/image_raw', frame_image(tick(3), 3, size=(4, 2)))[0].reason == 'wrong_size'
     assert asm.push('joint_commands', state(tick(3), 3, names=('a',)))[0].reason == 'missing_joint'
     assert asm.push('joint_commands', frame_image(tick(3.5), 3))[0].reason == 'wrong_type'
     assert asm.push('sim/success', Bool(data=True), receive_ns=tick(3)) == []
     frames = asm.finish()
-    assert [seq_of(f, STATE) for f in frames] == [0, 1, 2]
+    assert [seq_of(f, STATE) for f in frames] == [0, 1, 98]
     streams = asm.report().streams
-    assert streams[STATE].rejected == {'non_finite': 1, 'out_of_order': 2, 'zero_stamp': 1}
+    assert streams[STATE].rejected == {'non_finite': 1, 'out_of_order': 1, 'zero_stamp': 1}
     assert streams[CAM].rejected == {'wrong_size': 1}
     assert streams[ACTION].rejected == {'missing_joint': 1, 'wrong_type': 1}
-    assert streams[STATE].messages == 3
+    assert streams[STATE].messages == 4
     assert all(isinstance(e, ExtractionError) for e in errors)
 
 
@@ -454,7 +454,7 @@ def test_rosbags_messages_give_the_same_frames_as_rclpy_messages():
 def test_report_as_dict_for_logs_and_diagnostics():
     asm = FrameAssembler(feature_map())
     steady(asm, range(12))
-    asm.push('joint_states', state(tick(11), 0))
+    asm.push('joint_states', state(tick(10), 0))
     asm.finish()
     nested = asm.report().as_dict()
     json.dumps(nested)

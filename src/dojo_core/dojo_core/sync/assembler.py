@@ -156,10 +156,17 @@ class FrameAssembler:
 
     def _accept(self, stream: _Stream, msg: Any, receive_ns: int | None) -> None:
         stamp = stream.spec.stamp_ns(msg, receive_ns)
-        if stream.last_ns is not None and stamp <= stream.last_ns:
+        # A message stamped like the previous one supersedes it while that one is still buffered (a
+        # command sent twice within one /clock period on sim time): the newest value wins.
+        same_stamp = stream.last_ns == stamp and bool(stream.entries) and stream.entries[-1][0] == stamp
+        if stream.last_ns is not None and stamp <= stream.last_ns and not same_stamp:
             raise ExtractionError(f'{stream.spec.name}: stamp {stamp} ns is not after the previous one '
                                   f'({stream.last_ns} ns)', 'out_of_order')
         value = stream.spec.extract(msg)   # after the order check: no image decode for a refused message
+        if same_stamp:
+            stream.entries[-1] = (stamp, value)
+            stream.accepted += 1
+            return
         if self._closed_ns is not None and stamp <= self._closed_ns:
             stream.late += 1
         stream.entries.append((stamp, value))
