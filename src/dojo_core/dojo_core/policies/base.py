@@ -179,8 +179,9 @@ class Policy(nn.Module):
         """Load a checkpoint dir (or Hub repo id) written by `save_pretrained`, in eval mode.
 
         On the base class any registered type loads; on a subclass the checkpoint must be of it.
+        From the Hub the JSON files come along (dataset.json: what the policy was trained on).
         """
-        directory = resolve_dir(path_or_repo, revision=revision, allow_patterns=[CONFIG_NAME, '*.safetensors'])
+        directory = resolve_dir(path_or_repo, revision=revision, allow_patterns=[CONFIG_NAME, '*.safetensors', '*.json'])
         config = PolicyConfig.load(directory)
         policy_class = POLICY_TYPES.get(config.type)
         if policy_class is None:

@@ -1,0 +1,62 @@
+"""Success rate of a policy (or of the scripted expert, as the reference) over seeded SimCell episodes.
+
+The seeds decide the cube poses, so two agents evaluated on the same seeds face the same scenes;
+evaluate on seeds the training data did not use (e.g. the held-out episodes of a dataset).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tqdm import tqdm
+
+from dojo_core.evaluation.cell_features import CellFeatures
+from dojo_core.evaluation.report import EpisodeOutcome, EvalReport
+from dojo_core.evaluation.rollout import RolloutConfig, rollout
+from dojo_core.expert import ExpertConfig, run_episode
+from dojo_core.kinematics.model import RobotModel
+from dojo_core.policies import Policy
+from dojo_core.sim import SimCell, SimConfig
+
+
+def evaluate(agent: Policy | ExpertConfig, seeds: Iterable[int], *, name: str | None = None,
+             cell: SimCell | None = None, sim_config: SimConfig | None = None,
+             rollout_config: RolloutConfig | None = None, features: CellFeatures | None = None,
+             progress: bool = False) -> EvalReport:
+    """One episode per seed; `agent` is a loaded policy or an ExpertConfig (the scripted expert).
+
+    Without `cell`, one is built from `sim_config`, or for a policy with the camera sizes it was
+    trained on. `rollout_config` and `features` apply to policies (see `rollout`).
+    """
+    seeds = list(seeds)
+    is_policy = isinstance(agent, Policy)
+    if is_policy:
+        features = features or CellFeatures.from_policy(agent.config)
+        rollout_config = rollout_config or RolloutConfig()
+        info = {'agent': f'{agent.config.type} policy', 'fps': agent.config.fps, 'chunk_size': agent.config.chunk_size,
+                'n_action_steps': agent.config.n_action_steps,
+                'temporal_ensemble_coeff': agent.config.temporal_ensemble_coeff,
+                'time_limit_s': rollout_config.time_limit_s, 'max_steps': rollout_config.max_steps,
+                'max_step_rad': rollout_config.max_step_rad}
+    elif isinstance(agent, ExpertConfig):
+        info = {'agent': 'scripted pick-and-place expert', 'noise': agent.noise}
+    else:
+        raise TypeError(f'evaluate takes a Policy or an ExpertConfig, got {type(agent).__name__}')
+    own_cell = cell is None
+    if own_cell:
+        cell = SimCell(features.sim_config(sim_config) if is_policy else sim_config)
+    report = EvalReport(name or (f'{agent.config.type} policy' if is_policy else 'expert'), [], info)
+    model = None if is_policy else RobotModel(cell.urdf)
+    try:
+        bar = tqdm(seeds, desc=report.name, unit='episode', disable=not progress, dynamic_ncols=True)
+        for seed in bar:
+            if is_policy:
+                result = rollout(agent, cell, seed, rollout_config, features=features)
+            else:
+                result = run_episode(cell, seed, agent, model)
+            report.episodes.append(EpisodeOutcome(int(seed), result.success, result.duration_s, result.steps,
+                                                  result.reason))
+            bar.set_postfix(success=f'{report.successes}/{report.trials}')
+    finally:
+        if own_cell:
+            cell.close()
+    return report

@@ -1,0 +1,49 @@
+"""The safety clamp between a policy and the joints: URDF limits and a largest step per control period.
+
+A learned policy can output anything, including a jump across the workspace right after a new
+chunk. The robot side never lets that through (the IK streamer and the expert cut commands to
+`max_command_step`, arm_driver ramps its goals), and a rollout in simulation applies the same
+rule so that what succeeds in simulation is what the robot would have executed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dojo_core.robot.description import JointLimits
+
+# rad per control period: the max_command_step of config/expert.yaml and config/ik.yaml
+DEFAULT_MAX_STEP = 0.25
+
+
+class CommandLimiter:
+    """Turns wanted joint targets into commands: clamped to the limits, at most `max_step` from the last command."""
+
+    def __init__(self, limits: JointLimits, max_step: float | np.ndarray = DEFAULT_MAX_STEP) -> None:
+        max_step = np.broadcast_to(np.asarray(max_step, dtype=float), limits.lower.shape).copy()
+        if not np.all(max_step > 0):
+            raise ValueError(f'max_step must be positive, got {max_step}')
+        self.limits = limits
+        self.max_step = max_step
+        self.last: np.ndarray | None = None
+        self.limited = 0      # commands that differed from the wanted targets
+        self.step_limited = 0  # ... because a joint would have moved more than max_step
+
+    def reset(self, position: np.ndarray) -> None:
+        """Start from the measured `position` (the first command moves at most max_step from it)."""
+        self.last = self.limits.clamp(np.asarray(position, dtype=float))
+        self.limited = self.step_limited = 0
+
+    def __call__(self, targets: np.ndarray) -> np.ndarray:
+        """The command for this period; ValueError for a non-finite or wrongly sized target (nothing sent)."""
+        if self.last is None:
+            raise RuntimeError('CommandLimiter.reset(position) must be called before the first command')
+        wanted = np.asarray(targets, dtype=float)
+        if wanted.shape != self.last.shape or not np.all(np.isfinite(wanted)):
+            raise ValueError(f'joint targets must be {self.last.shape[0]} finite values, got {wanted!r}')
+        clamped = self.limits.clamp(wanted)
+        # between the last command and a clamped target: inside the limits too
+        command = self.last + np.clip(clamped - self.last, -self.max_step, self.max_step)
+        self.step_limited += bool(np.any(command != clamped))
+        self.limited += bool(np.any(command != wanted))
+        self.last = command
+        return command.copy()

@@ -1,0 +1,114 @@
+"""`dojo train`: train a policy on a LeRobot dataset, on CPU, one GPU or (under torchrun) several.
+
+    dojo train --dataset ~/data/pick --policy act --preset cpu --out runs/act_cpu --episodes 0:45
+    dojo train --out runs/act_cpu --resume --steps 200000        # continue, up to 200k steps
+    torchrun --nproc_per_node 4 $(which dojo) train --dataset ... --out ...
+
+Options left out take the policy preset's and TrainConfig's defaults, or on --resume the values
+the run was saved with, so that a resumed run continues exactly as it started.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from typing import Any
+
+from dojo_core.dataset import DatasetError
+from dojo_core.policies import POLICY_TYPES
+from dojo_core.training.checkpoint import PRETRAINED_DIR
+from dojo_core.training.config import SCHEDULERS, TrainConfig
+from dojo_core.training.run import DATASET_RECORD, PRESETS, resumed_train_config, run_training
+
+# TrainConfig fields settable from the command line (option --batch-size sets batch_size, ...)
+TRAIN_OPTIONS = ('steps', 'batch_size', 'device', 'num_workers', 'seed', 'save_every', 'log_every', 'lr',
+                 'backbone_lr', 'scheduler', 'warmup_steps')
+
+
+def parse_episodes(text: str) -> list[int]:
+    """'0:45' -> [0, ..., 44]; '0:45,47,50:52' -> [0, ..., 44, 47, 50, 51] (ranges end-exclusive, as LeRobot splits)."""
+    episodes: list[int] = []
+    try:
+        for part in text.split(','):
+            if ':' in part:
+                start, stop = (int(s) for s in part.split(':'))
+                if stop <= start:
+                    raise ValueError(part)
+                episodes += range(start, stop)
+            else:
+                episodes.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'episodes must be like 0:45 or 0:45,47 (start:stop, stop excluded), '
+                                         f'got {text!r}') from None
+    if min(episodes) < 0 or len(set(episodes)) != len(episodes):
+        raise argparse.ArgumentTypeError(f'episodes must be distinct and >= 0, got {text!r}')
+    return episodes
+
+
+class TrainVerb:
+    help = 'Train a policy (ACT) on a LeRobot dataset; checkpoints, loss curve, resume, DDP under torchrun.'
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+        def train_option(name: str, **kwargs: Any) -> None:
+            parser.add_argument('--' + name.replace('_', '-'), dest=name, default=None,
+                                help=fields[name].metadata['description'], **kwargs)
+
+        parser.add_argument('--dataset', default=None, help='dataset root (the folder holding meta/info.json); '
+                            'with --resume, defaults to the dataset the run was started on')
+        parser.add_argument('--out', required=True, help='run directory: checkpoints/, loss.csv, loss.png, '
+                            f'{DATASET_RECORD}')
+        parser.add_argument('--policy', default='act', choices=sorted(POLICY_TYPES), help='policy type')
+        parser.add_argument('--preset', default='default', choices=PRESETS,
+                            help='policy size: default (the paper\'s, ImageNet backbone), cpu (trains from scratch '
+                                 'on a CPU) or tiny (smoke tests)')
+        parser.add_argument('--episodes', type=parse_episodes, default=None,
+                            help='training episodes, e.g. 0:45 (default: all); keep the rest for evaluation')
+        parser.add_argument('--chunk-size', type=int, default=None,
+                            help="actions per prediction (default: the preset's); also sets --n-action-steps "
+                                 'unless given')
+        parser.add_argument('--n-action-steps', type=int, default=None,
+                            help='actions of each chunk executed before the next prediction')
+        parser.add_argument('--resume', action='store_true', help='continue the run in --out from checkpoints/last')
+        parser.add_argument('--no-progress', dest='progress', action='store_false', default=None,
+                            help='log every --log-every steps instead of showing a progress bar')
+        train_option('steps', type=int)
+        train_option('batch_size', type=int)
+        train_option('device')
+        train_option('num_workers', type=int)
+        train_option('seed', type=int)
+        train_option('save_every', type=int)
+        train_option('log_every', type=int)
+        train_option('lr', type=float)
+        train_option('backbone_lr', type=float)
+        train_option('scheduler', choices=SCHEDULERS)
+        train_option('warmup_steps', type=int)
+
+    def main(self, args: argparse.Namespace) -> int:
+        main_process = int(os.environ.get('RANK', '0')) == 0
+        if main_process:
+            logging.basicConfig(level=logging.INFO, format='%(message)s')
+        given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, 'progress') if getattr(args, name) is not None}
+        overrides = {}
+        if args.chunk_size is not None:
+            overrides = {'chunk_size': args.chunk_size, 'n_action_steps': args.chunk_size}
+        if args.n_action_steps is not None:
+            overrides['n_action_steps'] = args.n_action_steps
+        try:
+            config = resumed_train_config(args.out, **given) if args.resume else TrainConfig(**given)
+            result = run_training(args.dataset, args.out, policy=args.policy, preset=args.preset,
+                                  train_config=config, episodes=args.episodes, resume=args.resume,
+                                  policy_overrides=overrides)
+        except (DatasetError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:
+            print(f'dojo train: {exc}', file=sys.stderr)
+            return 1
+        if main_process:
+            parameters = sum(p.numel() for p in result.policy.parameters())
+            print(f'trained {result.policy.config.type} ({parameters / 1e6:.2f} M parameters) to step {result.step}, '
+                  f'last loss {result.loss:.4f}')
+            print(f'loss curve: {result.loss_csv} and {result.loss_png}')
+            print(f'checkpoint: {result.checkpoint / PRETRAINED_DIR}')
+        return 0

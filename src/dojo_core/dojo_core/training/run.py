@@ -1,0 +1,184 @@
+"""Train a policy on a LeRobot dataset on disk: the dataset side of `dojo train`.
+
+`train()` takes a torch Dataset, a policy config and normalisation stats and knows nothing about
+dataset files. Here all three come from the dataset itself: the policy's inputs and output from
+meta/info.json `features` (`dataset_features`), its normaliser from meta/stats.json, and the
+samples from `LeRobotTorchDataset` with the windows the policy needs (ACT: the action chunk of
+`chunk_size` steps at the dataset fps, one observation frame).
+
+The run also records which dataset it learned from (`dataset.json`: path, repo_id, fps, features
+with their element names, the dataset's `dojo` block with the joint units, training episodes) in
+the run directory and in every checkpoint's pretrained_model/, so that the policy node and
+evaluations rebuild the same observation mapping without the dataset at hand. (The periodic
+checkpoints get it when the run ends; `read_dataset_record` falls back to the run directory for
+those of a run that was killed.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dojo_core.dataset import LeRobotDatasetReader
+from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
+from dojo_core.dataset.torch_dataset import LeRobotTorchDataset
+from dojo_core.policies import POLICY_TYPES, PolicyConfig, dataset_features
+from dojo_core.policies.features import ACTION_KEY
+from dojo_core.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, TRAIN_CONFIG, last_checkpoint
+from dojo_core.training.config import TrainConfig
+from dojo_core.training.loop import TrainResult, train
+
+DATASET_RECORD = 'dataset.json'
+PRESETS = ('default', 'cpu', 'tiny')  # 'default' = the config class defaults, else its classmethod of that name
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """The dataset a policy was trained on, as far as running the policy needs to know it."""
+
+    path: str
+    repo_id: str | None
+    fps: int
+    robot_type: str | None
+    features: dict[str, dict[str, Any]]  # info.json features (dtype, shape, names), bookkeeping columns left out
+    dojo: dict[str, Any]  # info.json["dojo"]: units ('radians' | 'degrees'), repo_id
+    episodes: list[int] | None  # training episodes; None = all
+    total_episodes: int
+    total_frames: int
+
+    @property
+    def units(self) -> str | None:
+        """'radians' or 'degrees' for dojo datasets; None for datasets that do not say (e.g. lerobot's)."""
+        return self.dojo.get('units')
+
+    @classmethod
+    def of(cls, reader: LeRobotDatasetReader, episodes: Sequence[int] | None = None) -> DatasetRecord:
+        dojo = dict(reader.info.get(DOJO_INFO_KEY) or {})
+        return cls(path=str(reader.root.resolve()), repo_id=dojo.get('repo_id'), fps=reader.fps,
+                   robot_type=reader.info.get('robot_type'), features=_policy_relevant(reader.features), dojo=dojo,
+                   episodes=None if episodes is None else [int(e) for e in episodes],
+                   total_episodes=reader.num_episodes, total_frames=reader.num_frames)
+
+    def write(self, directory: str | Path) -> Path:
+        path = Path(directory) / DATASET_RECORD
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + '\n')
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path) -> DatasetRecord:
+        data = json.loads(Path(path).read_text())
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+
+def read_dataset_record(path: str | Path) -> DatasetRecord:
+    """The dataset record of a run: `path` is a pretrained_model/ dir, a checkpoint dir or the run dir."""
+    path = Path(path)
+    for directory in (path, *list(path.parents)[:3]):
+        if (directory / DATASET_RECORD).is_file():
+            return DatasetRecord.read(directory / DATASET_RECORD)
+    raise FileNotFoundError(f'no {DATASET_RECORD} in {path} or the training run it belongs to')
+
+
+def policy_config(policy_type: str, preset: str, features: Mapping[str, Mapping[str, Any]], fps: int,
+                  **overrides: Any) -> PolicyConfig:
+    """The config of a new `policy_type` policy for a dataset with info.json `features` at `fps`."""
+    if policy_type not in POLICY_TYPES:
+        raise ValueError(f'unknown policy type {policy_type!r}; known: {sorted(POLICY_TYPES)}')
+    config_class = POLICY_TYPES[policy_type].config_class
+    inputs, outputs = dataset_features(features)
+    fields = {'input_features': inputs, 'output_features': outputs, 'fps': fps, **overrides}
+    if preset == 'default':
+        return config_class(**fields)
+    make = getattr(config_class, preset, None) if preset in PRESETS else None
+    if not callable(make):
+        available = ['default'] + [p for p in PRESETS[1:] if callable(getattr(config_class, p, None))]
+        raise ValueError(f'{policy_type} has no preset {preset!r}; available: {available}')
+    return make(**fields)
+
+
+def delta_timestamps(config: PolicyConfig, fps: int) -> dict[str, list[float]]:
+    """The sample windows the policy trains on: the action chunk of `chunk_size` steps from the sample's frame."""
+    return {ACTION_KEY: [i / fps for i in range(config.chunk_size)]}
+
+
+def training_dataset(reader: LeRobotDatasetReader, config: PolicyConfig,
+                     episodes: Sequence[int] | None = None) -> LeRobotTorchDataset:
+    """The samples of `episodes` (all by default) with the policy's features only (other cameras are not decoded)."""
+    return LeRobotTorchDataset(reader, delta_timestamps(config, reader.fps), episodes=episodes,
+                               keys=[*config.input_features, ACTION_KEY])
+
+
+def resumed_train_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
+    """The TrainConfig the run in `out_dir` was saved with, with `overrides` (e.g. more steps)."""
+    saved = json.loads((last_checkpoint(Path(out_dir)) / TRAIN_CONFIG).read_text())
+    return TrainConfig(**{**saved, **overrides})
+
+
+def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, *, policy: str = 'act',
+                 preset: str = 'default', train_config: TrainConfig | None = None,
+                 episodes: Sequence[int] | None = None, resume: bool = False,
+                 policy_overrides: Mapping[str, Any] | None = None) -> TrainResult:
+    """Train a new `policy` on the dataset at `dataset`, or (resume=True) continue the run in `out_dir`.
+
+    A resumed run keeps its policy config and training episodes and reads the dataset it was
+    started on (or `dataset`, which must have the same fps and features). Works under torchrun
+    unchanged: every process builds the same dataset and `train` splits it.
+    """
+    out_dir = Path(out_dir)
+    train_config = train_config or TrainConfig()
+    if resume:
+        if policy_overrides:
+            raise ValueError(f'a resumed run keeps its policy config; cannot change {sorted(policy_overrides)}')
+        config = PolicyConfig.load(last_checkpoint(out_dir) / PRETRAINED_DIR)
+        record = read_dataset_record(out_dir)
+        reader = LeRobotDatasetReader(dataset if dataset is not None else record.path)
+        _check_same_dataset(record, reader)
+        if episodes is not None and list(episodes) != record.episodes:
+            raise ValueError(f'a resumed run trains on the episodes it started with ({record.episodes})')
+        episodes, stats = record.episodes, None
+    else:
+        if dataset is None:
+            raise ValueError('a new training run needs a dataset')
+        if (out_dir / CHECKPOINTS_DIR).exists():
+            raise FileExistsError(f'{out_dir} already holds a training run: resume it or choose another output '
+                                  'directory')
+        reader = LeRobotDatasetReader(dataset)
+        if not reader.stats:
+            raise ValueError(f'{reader.root} has no meta/stats.json to normalise with (`dojo dataset repair` '
+                             'rewrites it)')
+        config = policy_config(policy, preset, reader.features, reader.fps, **(policy_overrides or {}))
+        record = DatasetRecord.of(reader, episodes)
+        stats = reader.stats
+    samples = training_dataset(reader, config, episodes)
+    main_process = int(os.environ.get('RANK', '0')) == 0
+    if main_process:
+        record.write(out_dir)
+    result = train(train_config, samples, out_dir, None if resume else config, stats, resume=resume)
+    if main_process:
+        for checkpoint in sorted((out_dir / CHECKPOINTS_DIR).iterdir()):
+            if checkpoint.is_dir() and not checkpoint.is_symlink() and not checkpoint.name.startswith('.'):
+                if not (checkpoint / PRETRAINED_DIR / DATASET_RECORD).is_file():
+                    record.write(checkpoint / PRETRAINED_DIR)
+    return result
+
+
+def _policy_relevant(features: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: {'dtype': ft['dtype'], 'shape': list(ft['shape']), 'names': ft.get('names')}
+            for name, ft in features.items() if name not in DEFAULT_FEATURES}
+
+
+def _check_same_dataset(record: DatasetRecord, reader: LeRobotDatasetReader) -> None:
+    problems = []
+    if reader.fps != record.fps:
+        problems.append(f'fps {reader.fps}, the run was started at {record.fps}')
+    have = _policy_relevant(reader.features)
+    for name in sorted(have.keys() | record.features.keys()):
+        if have.get(name) != record.features.get(name):
+            problems.append(f'{name}: {have.get(name)} here, {record.features.get(name)} in the run')
+    if problems:
+        raise ValueError(f'{reader.root} is not the dataset the run in progress was started on: ' + '; '.join(problems))

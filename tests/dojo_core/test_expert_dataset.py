@@ -1,0 +1,128 @@
+"""record_expert_dataset: scripted-expert episodes from the SimCell, without ROS, written as a LeRobot
+dataset with exactly the features (names, shapes, units) a ROS recording of the same feature map has.
+
+Cameras are shrunk (64x48 front, 32x24 wrist) and the expert sped up to keep the recording to seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from dojo_core.dataset import LeRobotDatasetReader, validate
+from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
+from dojo_core.evaluation import CellFeatures
+from dojo_core.expert import ExpertConfig, run_episode
+from dojo_core.expert.dataset import record_expert_dataset
+from dojo_core.sim import TASKS, SimCell, SimConfig
+from dojo_core.sync import FeatureMap
+
+FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
+SMALL_CAMERAS = {'observation.images.front': (48, 64), 'observation.images.wrist': (24, 32)}
+# about 3 s of sim time per episode instead of 6
+FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
+                           grip_time=0.15, release_time=0.1)
+
+
+def small_map(name: str = 'so101_sim', **extra_features) -> FeatureMap:
+    """A config/features map with small cameras (and optional extra features)."""
+    data = yaml.safe_load((FEATURES_DIR / f'{name}.yaml').read_text())
+    for key, (height, width) in SMALL_CAMERAS.items():
+        data['features'][key].update(height=height, width=width)
+    data['features'].update(extra_features)
+    return FeatureMap.from_dict(data)
+
+
+@pytest.fixture(scope='module')
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp('expert') / 'dataset'
+    summary = record_expert_dataset(root, 2, seed=3, feature_map=small_map(), expert_config=FAST_EXPERT)
+    return root, summary
+
+
+def test_the_dataset_is_valid_and_has_the_feature_map_features(recorded):
+    root, summary = recorded
+    assert [(e.episode_index, e.seed) for e in summary.saved] == [(0, 3), (1, 4)] and not summary.failed
+    assert validate(root) == []
+    reader = LeRobotDatasetReader(root)
+    assert reader.num_episodes == 2 and reader.num_frames == summary.frames
+    assert reader.fps == 30 and reader.info['robot_type'] == 'so101_follower'
+    assert reader.info[DOJO_INFO_KEY]['units'] == 'radians'
+    written = {k: {'dtype': f['dtype'], 'shape': f['shape'], 'names': f['names']}
+               for k, f in reader.features.items() if k not in DEFAULT_FEATURES}
+    assert written == small_map().lerobot_features()
+    assert list(written) == list(small_map().lerobot_features())  # same column order too
+    assert {reader.task(i) for i in range(reader.num_frames)} == {TASKS['pick_place']}
+    for episode, saved in zip(reader.episodes, summary.saved):
+        assert episode.length == saved.frames == pytest.approx(saved.duration_s * 30, abs=1e-6)
+
+
+def test_state_is_measured_action_is_the_clamped_command_of_the_same_tick(recorded):
+    """Replaying the seed of episode 1 without rendering gives exactly its state and action columns,
+    and the first camera frame is the cell's view after the reset (up to video compression)."""
+    root, summary = recorded
+    cell = SimCell(CellFeatures.from_feature_map(small_map()).sim_config())
+    states, actions = [], []
+
+    def on_step(cell, targets):
+        states.append(cell.observation(render=False).joint_positions)
+        actions.append(cell.limits.clamp(targets))
+
+    run_episode(cell, summary.saved[1].seed, FAST_EXPERT, on_step=on_step)
+    reader = LeRobotDatasetReader(root)
+    frames = list(reader.episodes[1].frames)
+    np.testing.assert_array_equal(reader.column('observation.state')[frames], np.float32(states))
+    np.testing.assert_array_equal(reader.column('action')[frames], np.float32(actions))
+    assert np.all(reader.column('action') >= np.float32(cell.limits.lower))
+    assert np.all(reader.column('action') <= np.float32(cell.limits.upper))
+
+    cell.reset(summary.saved[1].seed)
+    for key, (height, width) in SMALL_CAMERAS.items():
+        decoded = reader.read(key, [frames[0]])[0]
+        rendered = cell.render(key.rsplit('.', 1)[1])
+        assert decoded.shape == rendered.shape == (height, width, 3)
+        assert np.abs(decoded.astype(int) - rendered).mean() < 16  # seen: 5-10 at this size
+    cell.close()
+
+
+def test_failed_episodes_are_discarded_and_reported_and_a_dataset_is_resumed(recorded, tmp_path):
+    """An expert that never closes the gripper fails; its frames never reach the dataset it appends to."""
+    root = tmp_path / 'dataset'
+    shutil.copytree(recorded[0], root)
+    never_grips = dataclasses.replace(FAST_EXPERT, gripper_closed=1.2)
+    summary = record_expert_dataset(root, 1, seed=10, feature_map=small_map(), expert_config=never_grips,
+                                    max_attempts=1)
+    assert summary.saved == [] and [f.seed for f in summary.failed] == [10]
+    assert 'not placed' in summary.failed[0].reason and 'seed 10 discarded' in str(summary)
+    assert any('resuming' in note for note in summary.notes)
+    assert LeRobotDatasetReader(root).num_episodes == 2 and validate(root) == []
+
+
+def test_degrees_map_stores_lerobot_units_and_actions_map_back_to_radians():
+    fmap = small_map('so101_sim_lerobot_units')
+    features = CellFeatures.from_feature_map(fmap)
+    cell = SimCell(features.sim_config())
+    cell.reset(0)
+    targets = cell.limits.clamp(np.array([0.3, -1.0, 1.2, 0.4, -0.2, 1.0]))
+    frame = features.frame(cell, targets)
+    assert set(frame) == set(fmap.features)
+    state_units = fmap.features['observation.state'].joint_units
+    np.testing.assert_allclose(frame['observation.state'],
+                               state_units.to_dataset(cell.observation(render=False).joint_positions), rtol=1e-6)
+    assert frame['action'][-1] == pytest.approx(100 * (1.0 + 0.174533) / (1.74533 + 0.174533), rel=1e-4)
+    np.testing.assert_allclose(features.targets(frame['action'], np.zeros(6)), targets, atol=1e-5)
+    assert frame['observation.images.front'].shape == (48, 64, 3)
+    cell.close()
+
+
+def test_features_the_cell_cannot_provide_and_camera_size_mismatches_are_refused(tmp_path):
+    pose = {'topic': 'sim/object_pose', 'type': 'geometry_msgs/msg/PoseStamped'}
+    with pytest.raises(ValueError, match="'cube_pose'.*no source"):
+        record_expert_dataset(tmp_path / 'a', 1, feature_map=small_map(cube_pose=pose))
+    with pytest.raises(ValueError, match='64x48 but the cell renders front at 640x480'):
+        record_expert_dataset(tmp_path / 'b', 1, feature_map=small_map(), sim_config=SimConfig())
+    assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
