@@ -170,6 +170,21 @@ def test_reset_moves_the_cube(probe):
     assert probe.latest['sim/object_pose'].header.frame_id == 'base_link'
 
 
+def test_time_keeps_running_across_resets_and_cameras_keep_streaming(probe):
+    def clock() -> float:
+        stamp = probe.latest['/clock'].clock
+        return stamp.sec + stamp.nanosec * 1e-9
+
+    probe.spin_until(lambda: '/clock' in probe.latest, 10)
+    assert probe.spin_until(lambda: clock() > 1.0, 30)
+    before, frames = clock(), len(probe.stamps['cameras/front/image_raw'])
+    _call_reset(probe)
+    assert probe.spin_until(lambda: len(probe.stamps['cameras/front/image_raw']) >= frames + 3, 20), \
+        'cameras stopped after a reset'
+    assert clock() > before, 'sim time went back on reset'
+    assert np.all(np.diff(probe.stamps['cameras/front/image_raw']) > 0)
+
+
 def test_cube_placed_in_bin_reports_success(probe):
     _call_reset(probe)
     probe.spin_until(lambda: 'sim/success' in probe.latest, 10)

@@ -100,6 +100,9 @@ class SimNode(Node):
 
         self._camera_info = {n: self._make_camera_info(n) for n in self.sim_cfg.cameras}
         self._next_frame = {n: 0.0 for n in self.sim_cfg.cameras}
+        # ROS time never goes back: a reset restarts the cell's clock at 0, so the published time
+        # is the cell time plus the sim time of every earlier episode.
+        self._time_offset = 0.0
         self._running = threading.Event()
         self._error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name='sim_stepping', daemon=True)
@@ -130,7 +133,7 @@ class SimNode(Node):
             self.cell.close()
 
     def _step_loop(self) -> None:
-        wall0, sim0 = time.monotonic(), self.cell.time
+        wall0, sim0 = time.monotonic(), self._sim_time()
         while self._running.is_set() and rclpy.ok(context=self.context):
             with self._lock:
                 self.cell.step(self._targets)
@@ -138,18 +141,21 @@ class SimNode(Node):
             now = time.monotonic()
             self.control_rate.tick(now)
             rtf_target = self.cfg.real_time_factor
-            sim_elapsed = self.cell.time - sim0
+            sim_elapsed = self._sim_time() - sim0
             if rtf_target > 0:
                 delay = wall0 + sim_elapsed / rtf_target - now
                 if delay > 0:
                     time.sleep(delay)
                 elif delay < -0.5:          # fell behind (slow rendering): do not try to catch up
-                    wall0, sim0 = now, self.cell.time
+                    wall0, sim0 = now, self._sim_time()
             elapsed = time.monotonic() - wall0
             self._rtf = sim_elapsed / elapsed if elapsed > 0 else 0.0
 
+    def _sim_time(self) -> float:
+        return self._time_offset + self.cell.time
+
     def _publish_state(self) -> None:
-        t = self.cell.time
+        t = self._sim_time()
         stamp = _stamp(t)
         self.clock_pub.publish(Clock(clock=stamp))
         obs = self.cell.observation(render=False)
@@ -237,6 +243,7 @@ class SimNode(Node):
     def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
             self._episode += 1
+            self._time_offset += self.cell.time
             self.cell.reset(self.cfg.seed + self._episode)
             self._targets = self.cell.joint_targets()
             position, _ = self.cell.object_pose()
@@ -249,7 +256,7 @@ class SimNode(Node):
     # -- diagnostics ------------------------------------------------------------------------------
     def _diagnose(self) -> tuple[int, str, dict[str, object]]:
         values: dict[str, object] = {
-            'sim_time_s': self.cell.time,
+            'sim_time_s': self._sim_time(),
             'episode': self._episode,
             'control_rate_hz (wall)': self.control_rate.rate(),
             'real_time_factor': self._rtf,
