@@ -38,15 +38,14 @@ from typing import Callable, TypeVar
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
-from lifecycle_msgs.srv import ChangeState
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState
 
 from dojo_core.motors import JointReading, MotorBus, MotorBusError
 from dojo_ros.diagnostics import DiagnosticsPublisher, TaskResult
 from dojo_ros.joint_state import vector_to_joint_state
+from dojo_ros.lifecycle import RCLError, refuse_invalid_transitions
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import COMMAND_QOS
 
@@ -58,7 +57,6 @@ from dojo_hardware.servo_bus import OPEN_ERRORS, BusParams
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 T = TypeVar('T')
-RCLError = rclpy_implementation.RCLError  # what the lifecycle state machine raises for a refused transition
 
 
 @dataclass
@@ -114,7 +112,7 @@ class ArmDriver(LifecycleNode):
         # The loop thread asks the executor to run the deactivate transition after a fault, so that
         # transitions stay serialised with the lifecycle services (same default callback group).
         self._fault_guard = self.create_guard_condition(self._deactivate_after_fault)
-        self._refuse_invalid_transitions()
+        refuse_invalid_transitions(self)  # a refused change_state request must not kill the driver
         self.diagnostics = DiagnosticsPublisher(self, hardware_id=f'{self.params.bus} {self.params.port}',
                                                 period_s=self.params.diagnostics_period_s)
         self.diagnostics.add_task('bus', self._diagnose_bus)
@@ -223,27 +221,6 @@ class ArmDriver(LifecycleNode):
                 self.trigger_deactivate()
             except RCLError as exc:  # an operator's transition got there first
                 self.get_logger().warning(f'deactivation after the fault not possible: {exc}')
-
-    def _refuse_invalid_transitions(self) -> None:
-        """Answer success=False to a change_state request the current state does not allow.
-
-        rclpy 7.1 (Jazzy) lets the state machine's error for such a request escape the service
-        callback and the executor, which kills the node (ros2/rclpy#1209, fixed upstream by checking
-        first). `ros2 lifecycle set` checks too, but a plain service call must not crash a driver.
-        """
-        service = self._service_change_state
-        change_state = service.callback
-
-        def guarded(request: ChangeState.Request, response: ChangeState.Response) -> ChangeState.Response:
-            try:
-                return change_state(request, response)
-            except RCLError as exc:
-                self.get_logger().warning(f'refused lifecycle transition {request.transition.id} '
-                                          f'{request.transition.label!r} in state {self.lifecycle_state}: {exc}')
-                response.success = False
-                return response
-
-        service.callback = guarded
 
     # -- loop thread ------------------------------------------------------------------------------
     def _cycle(self, bus: MotorBus, reading: JointReading) -> None:

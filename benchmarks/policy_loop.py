@@ -1,0 +1,159 @@
+"""policy_node's control loop at 30 Hz while the model runs: tick jitter, missed steps, inference latency.
+
+Prints figures, asserts nothing: `python benchmarks/policy_loop.py [--preset cpu] [--execution ...]`.
+policy_node runs as its own process on the wall clock with a randomly initialised ACT checkpoint
+built here (latency does not depend on the weights); this process plays the robot: it publishes
+joint_states and both cameras of the so101_sim feature map (640x480 and 320x240, rgb8) at 30 Hz,
+stamped now, and receives joint_commands. The commands' header stamps are the node's tick times,
+so their spread is the control loop's own jitter (no transport in it); the arrival times add the
+DDS hop. With `--execution temporal_ensemble` the model runs back to back (a chunk per step), the
+worst case for a loop that shares the interpreter with it. (`benchmarks/policy_latency.py` times
+the model alone.)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+
+from dojo_core.policies import ACTConfig, dataset_features, make_policy
+from dojo_core.robot import JOINT_NAMES
+from dojo_core.sync import load_feature_map
+from dojo_ros.image import numpy_to_image
+from dojo_ros.joint_state import vector_to_joint_state
+from dojo_ros.lifecycle import LifecycleClient
+from dojo_ros.process import NodeProcess
+from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
+
+REPO = Path(__file__).resolve().parents[1]
+RATE_HZ = 30.0
+HOME = np.array([0.0, -0.6, 0.6, 1.1, 0.0, 0.3])
+PRESETS = {'tiny': ACTConfig.tiny, 'cpu': ACTConfig.cpu,
+           'paper': lambda **kw: ACTConfig(pretrained_backbone_weights=None, **kw)}
+
+
+def write_checkpoint(path: Path, preset: str) -> Path:
+    features = load_feature_map(REPO / 'config' / 'features' / 'so101_sim.yaml')
+    inputs, outputs = dataset_features(features.lerobot_features())
+    stats = {'observation.state': {'mean': np.zeros(6), 'std': np.ones(6)},
+             'action': {'mean': HOME, 'std': np.full(6, 0.05)}}
+    policy = make_policy(PRESETS[preset](input_features=inputs, output_features=outputs, fps=int(RATE_HZ)), stats)
+    return policy.save_pretrained(path)
+
+
+class Robot(Node):
+    """Publishes the observations at 30 Hz (own thread, wall clock) and records the commands."""
+
+    def __init__(self) -> None:
+        super().__init__('policy_loop_robot')
+        self.stamps: list[float] = []     # header stamps of the commands: the node's tick times
+        self.arrivals: list[float] = []
+        self.status: dict[str, dict[str, str]] = {}
+        self.create_subscription(JointState, 'joint_commands', self._on_command, COMMAND_QOS)
+        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
+        self.joints = self.create_publisher(JointState, 'joint_states', SENSOR_QOS)
+        self.cameras = {name: (self.create_publisher(Image, f'cameras/{name}/image_raw', SENSOR_QOS), size)
+                        for name, size in (('front', (480, 640)), ('wrist', (240, 320)))}
+        self.running = True
+        self._thread = threading.Thread(target=self._publish_loop, daemon=True)
+
+    def _on_command(self, msg: JointState) -> None:
+        self.stamps.append(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        self.arrivals.append(time.time())
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self.status[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _publish_loop(self) -> None:
+        rng = np.random.default_rng(0)
+        images = {name: rng.integers(0, 256, (*size, 3), dtype=np.uint8) for name, (_, size) in self.cameras.items()}
+        next_time = time.monotonic()
+        while self.running:
+            stamp = self.get_clock().now().to_msg()
+            self.joints.publish(vector_to_joint_state(JOINT_NAMES, HOME, np.zeros(6), stamp=stamp))
+            for name, (publisher, _) in self.cameras.items():
+                publisher.publish(numpy_to_image(images[name], 'rgb8', stamp=stamp))
+            next_time += 1.0 / RATE_HZ
+            time.sleep(max(0.0, next_time - time.monotonic()))
+
+
+def percentiles(values: np.ndarray) -> str:
+    p50, p99 = np.percentile(values, [50, 99])
+    return f'p50 {p50:6.2f}  p99 {p99:6.2f}  max {values.max():6.2f}'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu', help='ACT size (default: cpu)')
+    parser.add_argument('--execution', choices=('queue', 'temporal_ensemble'), default='queue')
+    parser.add_argument('--seconds', type=float, default=20.0, help='wall seconds measured')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads of the node (0: torch default)')
+    args = parser.parse_args()
+    os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    os.environ.setdefault('FASTRTPS_DEFAULT_PROFILES_FILE',
+                          str(REPO / 'config' / 'dds' / 'fastdds_local_large_data.xml'))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = write_checkpoint(Path(tmp) / 'act', args.preset)
+        node = NodeProcess('dojo_policy.policy_node', params_file=REPO / 'config' / 'policy.yaml', parameters={
+            'checkpoint': str(checkpoint), 'features': str(REPO / 'config' / 'features' / 'so101_sim.yaml'),
+            'device': 'cpu', 'inference_threads': args.threads, 'execution': args.execution},
+            log_path=Path(tmp) / 'policy_node.log')
+        with node:
+            rclpy.init()
+            robot = Robot()
+            robot.start()
+            lifecycle = LifecycleClient(robot, 'policy_node')
+            if not (lifecycle.wait_for_services(60) and lifecycle.go('active', timeout_s=120)):
+                print((Path(tmp) / 'policy_node.log').read_text())
+                raise SystemExit('policy_node did not activate')
+            settle = time.monotonic() + 3.0
+            while time.monotonic() < settle:
+                rclpy.spin_once(robot, timeout_sec=0.01)
+            robot.stamps.clear()
+            robot.arrivals.clear()
+            end = time.monotonic() + args.seconds
+            while time.monotonic() < end:
+                rclpy.spin_once(robot, timeout_sec=0.01)
+            robot.running = False
+            control = dict(robot.status.get('policy_node: control', {}))
+            inference = dict(robot.status.get('policy_node: inference', {}))
+            lifecycle.go('inactive')
+            robot.destroy_node()
+            rclpy.try_shutdown()
+
+    stamps, arrivals = np.array(robot.stamps), np.array(robot.arrivals)
+    period = 1.0 / RATE_HZ
+    steps = np.round((stamps - stamps[0]) / period)
+    lateness = (stamps - stamps[0] - steps * period) * 1e3
+    print(f'policy_node, ACT {args.preset} ({inference.get("execution", args.execution)}), '
+          f'{args.threads or "default"} torch thread(s), {args.seconds:g} s at {RATE_HZ:g} Hz (wall clock)')
+    print(f'  inference latency (node diagnostics): p50 {inference.get("latency_p50_ms", "?")} ms, '
+          f'p99 {inference.get("latency_p99_ms", "?")} ms')
+    span = stamps[-1] - stamps[0]
+    print(f'  commands: {len(stamps)} in {span:.2f} s = {(len(stamps) - 1) / span:.2f} Hz; '
+          f'steps without a command: {int(steps[-1] + 1 - len(stamps))}')
+    print(f'  tick interval (ms):            {percentiles(np.diff(stamps) * 1e3)}  (nominal {period * 1e3:.2f})')
+    print(f'  tick time - 30 Hz grid (ms):   {percentiles(np.abs(lateness - np.median(lateness)))}')
+    print(f'  arrival - tick (ms, DDS hop):  {percentiles((arrivals - stamps) * 1e3)}')
+    print(f'  since activation: holds {control.get("holds", "?")} '
+          f'({", ".join(f"{k[6:]} {v}" for k, v in control.items() if k.startswith("holds."))}); '
+          f'chunks {control.get("chunks", "?")}, stale actions skipped {control.get("stale_actions", "?")}')
+
+
+if __name__ == '__main__':
+    main()

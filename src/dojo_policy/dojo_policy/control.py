@@ -1,0 +1,202 @@
+"""One control step of a learned policy: observation -> asynchronous inference -> chunk execution -> safety.
+
+ROS-free, so the node is a thin adapter (subscriptions feed `observations`, a timer calls `tick`,
+the result is published) and the logic can be driven directly by a benchmark or a test.
+
+Time: a run starts at the first tick after activate/enable (t0); a tick at t (node clock, sim
+time under use_sim_time) acts for control step floor((t - t0) * rate + STEP_TOLERANCE) if that
+step has not had its tick yet, so the node's timer may call more often than the rate (it does:
+see policy_node) and a tick a little early still counts for its step. The observation of a step
+is stamped with that step (the tick time, not the arrival of the last message), so a chunk
+computed from it has its stale actions skipped wherever it lands. Steps without a tick are counted
+as missed and their actions dropped; a clock that goes backwards (a sim reset) starts a new run.
+
+Safety: every command goes through dojo_core's CommandLimiter, the rule the ROS-free rollouts
+apply too (URDF limits, at most max_step from the previous command; a run starts from the
+measured position); targets it clamps and steps it cuts are counted per joint.
+
+Holds: the tick returns the previous command (or nothing before the first one) and counts the
+reason, when an observed feature is missing or older than `max_obs_age` ('missing:<feature>',
+'stale:<feature>'), when the model output is NaN/inf ('non_finite_action') or failed
+('inference_error'), and while no chunk covers the step ('waiting_for_chunk'). After an
+observation or model problem the queued actions and the chunk in flight are discarded: the plan
+resumes only from an observation taken after it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from dojo_core.evaluation.safety import CommandLimiter
+from dojo_core.policies import Policy
+from dojo_policy.execution import ChunkExecution
+from dojo_policy.features import FeatureBinding
+from dojo_policy.inference import InferenceWorker
+from dojo_policy.observations import ObservationBuffer
+from dojo_ros.diagnostics import EventCounter
+
+#: Fraction of a control period by which a tick may come early and still act for its step.
+STEP_TOLERANCE = 0.1
+#: Inference latencies kept for the percentiles on /diagnostics.
+LATENCY_WINDOW = 200
+#: Recent chunk delays (in steps) behind the automatic refill threshold.
+DELAY_WINDOW = 20
+WAITING = 'waiting_for_chunk'
+NON_FINITE = 'non_finite_action'
+INFERENCE_ERROR = 'inference_error'
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What to publish for a step: `command` (rad, binding.joints order) or None; `hold` the reason
+    the command is the previous one (None when it is new)."""
+
+    command: np.ndarray | None
+    hold: str | None = None
+
+
+class PolicyController:
+    def __init__(self, policy: Policy, binding: FeatureBinding, execution: ChunkExecution, limiter: CommandLimiter,
+                 rate_hz: float, max_obs_age: float, refill_threshold: int = 0) -> None:
+        """`refill_threshold`: queue length at which the next chunk is requested; 0 = the recent
+        chunk delay in steps + 1, so that it arrives before the queue runs dry."""
+        if rate_hz <= 0 or max_obs_age <= 0 or refill_threshold < 0:
+            raise ValueError(f'need rate_hz > 0, max_obs_age > 0, refill_threshold >= 0; got {rate_hz}, '
+                             f'{max_obs_age}, {refill_threshold}')
+        self.policy = policy
+        self.binding = binding
+        self.execution = execution
+        self.limiter = limiter
+        self.rate_hz = rate_hz
+        self.max_obs_age = max_obs_age
+        self.refill_threshold = refill_threshold
+        self.observations = ObservationBuffer(binding.observed)
+        self.worker = InferenceWorker(policy.predict_chunk)
+        self.holds = EventCounter()     # by reason
+        self.clamped = EventCounter()   # targets beyond the joint limits, by joint
+        self.step_limited = EventCounter()  # targets further than max_step from the last command, by joint
+        self.events = EventCounter()    # chunks, stale_actions, missed_steps, clock_jumps, ...
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.last_error: str | None = None
+        self.commands = 0
+        self.holding: str | None = None  # reason of the last tick's hold
+        self._delays: deque[int] = deque(maxlen=DELAY_WINDOW)
+        self._run = 0
+        self.start_run()
+
+    # -- runs -------------------------------------------------------------------------------------
+    def start_run(self) -> None:
+        """Forget steps, chunks and the command reference: at activate, enable, and clock jumps."""
+        self._run += 1
+        self._t0_ns: int | None = None
+        self._last_ns: int | None = None
+        self._step = -1
+        self._accept_from = 0          # chunks observed before this step are dropped
+        self.execution.clear()
+        self.limiter.last = None       # the next valid observation gives the reference
+        self.holding = None
+
+    def warm_up(self, timeout_s: float = 120.0) -> float:
+        """One inference on a blank observation in the worker thread, so that lazy initialisation (in
+        torch, per thread) happens now rather than in the first chunk of a run; its latency in s."""
+        self.worker.submit(self.binding.blank_observation(), 0, 0)   # run 0: never a real run
+        deadline = time.monotonic() + timeout_s
+        while (result := self.worker.take()) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'the warm-up inference took more than {timeout_s:g} s')
+            time.sleep(0.001)
+        if result.error is not None:
+            raise RuntimeError(f'the warm-up inference failed: {result.error}')
+        return result.latency_s
+
+    def close(self) -> None:
+        self.worker.close()
+
+    # -- the step ---------------------------------------------------------------------------------
+    def tick(self, now_ns: int) -> Tick | None:
+        """The command for the control step at `now_ns`; None if that step already had its tick."""
+        if self._last_ns is not None and now_ns < self._last_ns:
+            self.events.increment('clock_jumps')
+            self.start_run()
+        if self._t0_ns is None:
+            self._t0_ns = now_ns
+        step = math.floor((now_ns - self._t0_ns) * self.rate_hz * 1e-9 + STEP_TOLERANCE)
+        if step <= self._step:
+            return None
+        if self._step >= 0 and step > self._step + 1:
+            self.events.increment('missed_steps', step - self._step - 1)
+        self._step, self._last_ns = step, now_ns
+
+        problem = self._collect(step)
+        values, missing = self.observations.snapshot(now_ns, self.max_obs_age)
+        if missing is not None:
+            self.execution.clear()
+            self._accept_from = step + 1   # the chunk in flight was observed before the gap
+            return self._hold(missing)
+        if self.limiter.last is None:
+            self.limiter.reset(self.binding.measured_position(values[self.binding.measured.name]))
+        if self.execution.wants_chunk(step, self._threshold()):
+            self.worker.submit({name: values[name] for name in self.binding.inputs}, self._run, step)
+        if problem is not None:
+            return self._hold(problem)
+        action = self.execution.action(step)
+        if action is None:
+            return self._hold(WAITING)
+        target = self.binding.action_to_ros(action)
+        if not np.all(np.isfinite(target)):
+            self.execution.clear()
+            return self._hold(NON_FINITE)
+        command = self.limiter(target)
+        self._count_limits(target, command)
+        self.commands += 1
+        self.holding = None
+        return Tick(command)
+
+    def _count_limits(self, target: np.ndarray, command: np.ndarray) -> None:
+        limits = self.limiter.limits
+        names = np.asarray(limits.names)
+        for joint in names[(target < limits.lower) | (target > limits.upper)]:
+            self.clamped.increment(str(joint))
+        for joint in names[command != limits.clamp(target)]:
+            self.step_limited.increment(str(joint))
+
+    def _collect(self, step: int) -> str | None:
+        """Take a finished chunk into the execution; a hold reason (and the plan dropped) if it is unusable."""
+        result = self.worker.take()
+        if result is None or result.run != self._run or result.obs_step < self._accept_from:
+            return None
+        self.latencies.append(result.latency_s)
+        self.events.increment('chunks')
+        if result.error is not None:
+            self.last_error = result.error
+            self.events.increment('inference_errors')
+            self.execution.clear()
+            return INFERENCE_ERROR
+        if not np.all(np.isfinite(result.chunk)):
+            self.events.increment('non_finite_chunks')
+            self.execution.clear()
+            return NON_FINITE
+        self._delays.append(step - result.obs_step)
+        self.events.increment('stale_actions', self.execution.add(result.chunk, result.obs_step, step))
+        return None
+
+    def _threshold(self) -> int:
+        return self.refill_threshold or max(self._delays, default=1) + 1
+
+    def _hold(self, reason: str) -> Tick:
+        """Repeat the last command (None before the first of the run) and count why."""
+        self.holds.increment(reason)
+        self.holding = reason
+        return Tick(None if self.limiter.last is None else self.limiter.last.copy(), reason)
+
+    # -- figures ----------------------------------------------------------------------------------
+    def latency_ms(self) -> tuple[float, float] | None:
+        """(p50, p99) of the recent inference latencies in ms (wall clock), None before the first."""
+        if not self.latencies:
+            return None
+        p50, p99 = np.percentile(np.asarray(self.latencies), [50, 99])
+        return float(p50) * 1e3, float(p99) * 1e3
