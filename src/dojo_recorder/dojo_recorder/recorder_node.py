@@ -289,8 +289,11 @@ class RecorderNode(LifecycleNode):
             self.get_logger().error(f'saving the episode ({why}) failed: {type(exc).__name__}: {exc}')
 
     def _log_result(self, result: EpisodeResult, why: str) -> None:
-        log = self.get_logger().info if result.error is None else self.get_logger().error
-        log(f'{result.message()} [{why}]')
+        # rclpy refuses one call site logging at two severities: one call per severity.
+        if result.error is None:
+            self.get_logger().info(f'{result.message()} [{why}]')
+        else:
+            self.get_logger().error(f'{result.message()} [{why}]')
 
     # -- services ---------------------------------------------------------------------------------
     def _on_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
