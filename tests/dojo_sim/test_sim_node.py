@@ -18,6 +18,7 @@ from std_srvs.srv import Trigger
 
 from dojo_core.robot import JOINT_NAMES
 from dojo_core.robot.description import share_dir
+from dojo_core.sim import SimConfig
 from dojo_ros.joint_state import joint_state_to_vector
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
@@ -230,6 +231,39 @@ def test_bad_commands_are_rejected_counted_and_never_crash(probe, sim):
     probe.spin_until(lambda: False, 1.0)
     np.testing.assert_allclose(probe.positions(), good, atol=0.02)
     assert sim.alive()
+
+
+def test_stamped_commands_older_than_applied_or_than_a_reset_are_dropped(probe):
+    """Commands apply in stamp order; one stamped before the last reset never moves the new episode's arm."""
+    def stamped(seconds: float, pan: float) -> JointState:
+        msg = JointState(name=['shoulder_pan'], position=[pan])
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(seconds), int(seconds % 1 * 1e9)
+        return msg
+
+    def superseded() -> dict[str, int]:
+        found = probe.statuses('joint_commands')
+        return {kv.key: int(kv.value) for kv in found[-1].values if kv.key.startswith('superseded')} if found else {}
+
+    def clock() -> float:
+        stamp = probe.latest['/clock'].clock
+        return stamp.sec + stamp.nanosec * 1e-9
+
+    now = clock()
+    probe.commands.publish(stamped(now, 0.4))
+    assert probe.spin_until(lambda: abs(probe.positions()[0] - 0.4) < 0.02, 30), probe.positions()
+    probe.commands.publish(stamped(now - 0.2, -0.4))       # older than the one applied
+    before_reset = clock() - 0.01                           # sim time already published: before the reset
+    response = _call_reset(probe)
+    assert response.success
+    home = SimConfig().home_positions[0]                   # where a reset puts shoulder_pan
+    probe.commands.publish(stamped(before_reset, 0.8))     # an old episode's last command, arriving late
+    probe.diagnostics.clear()
+    assert probe.spin_until(lambda: superseded().get('superseded.before_reset', 0) >= 1
+                            and superseded().get('superseded.out_of_order', 0) >= 1, 20), superseded()
+    probe.spin_until(lambda: False, 0.5)
+    assert abs(probe.positions()[0] - home) < 0.05, 'a pre-reset command moved the arm'
+    probe.command(['shoulder_pan'], [0.0])                 # unstamped commands always apply
+    assert probe.spin_until(lambda: abs(probe.positions()[0]) < 0.02, 30), probe.positions()
 
 
 def test_targets_beyond_limits_are_clamped(probe):

@@ -9,6 +9,12 @@ matched by name), so ros2_control's topic-based hardware and the dojo nodes driv
 Bad commands (unknown joints, NaN/inf, mismatched array lengths) are rejected whole, counted by
 reason on /diagnostics and warned about at most once a second; targets beyond the joint limits are
 clamped and counted. Nothing a client sends can stop the stepping thread.
+
+Stamped commands apply in stamp order: the executor serves callbacks on two threads, so two
+commands that arrive together can be taken in either order, and a command stamped before the
+newest one applied, or before the last `sim/reset`, is dropped (counted as superseded). Without
+that, a client's last command of an episode could land after the reset and pull the arm of the
+new episode back towards the old pose. Unstamped commands (stamp 0) always apply.
 """
 from __future__ import annotations
 
@@ -76,6 +82,9 @@ class SimNode(Node):
 
         self.rejected = EventCounter()
         self.clamped = EventCounter()
+        self.superseded = EventCounter()       # stamped commands older than one applied, or than a reset
+        self._newest_stamp = 0.0               # newest command stamp applied, or the last reset's sim time
+        self._newest_is_reset = False
         self.control_rate = RateMeter()
         self.camera_rates = {name: RateMeter() for name in self.sim_cfg.cameras}
         self._last_warn = 0.0
@@ -217,7 +226,13 @@ class SimNode(Node):
         if not given.any():
             self._reject('empty', 'no joint positions in the command')
             return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self._lock:
+            if stamp:
+                if stamp < self._newest_stamp:
+                    self.superseded.increment('before_reset' if self._newest_is_reset else 'out_of_order')
+                    return
+                self._newest_stamp, self._newest_is_reset = stamp, False
             targets = self._targets.copy()
             targets[given] = values[given]
             clamped = self.cell.limits.clamp(targets)
@@ -246,6 +261,8 @@ class SimNode(Node):
             self._time_offset += self.cell.time
             self.cell.reset(self.cfg.seed + self._episode)
             self._targets = self.cell.joint_targets()
+            if self._time_offset >= self._newest_stamp:
+                self._newest_stamp, self._newest_is_reset = self._time_offset, True
             position, _ = self.cell.object_pose()
         response.success = True
         response.message = (f'episode {self._episode} (seed {self.cfg.seed + self._episode}): cube at '
@@ -269,10 +286,12 @@ class SimNode(Node):
         return level, 'running slower than real_time_factor' if lagging else 'running', values
 
     def _diagnose_commands(self) -> tuple[int, str, dict[str, object]]:
-        rejected, clamped = self.rejected.snapshot(), self.clamped.snapshot()
-        values = {**{f'rejected.{k}': v for k, v in rejected.items()}, **{f'clamped.{k}': v for k, v in clamped.items()}}
+        rejected, clamped, superseded = self.rejected.snapshot(), self.clamped.snapshot(), self.superseded.snapshot()
+        values = {**{f'rejected.{k}': v for k, v in rejected.items()}, **{f'clamped.{k}': v for k, v in clamped.items()},
+                  **{f'superseded.{k}': v for k, v in superseded.items()}}
         level = DiagnosticStatus.WARN if rejected else DiagnosticStatus.OK
-        message = f'{sum(rejected.values())} rejected, {sum(clamped.values())} clamped'
+        message = (f'{sum(rejected.values())} rejected, {sum(clamped.values())} clamped, '
+                   f'{sum(superseded.values())} superseded')
         return level, message, values
 
 
