@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 
-from dojo_core.evaluation.safety import CommandLimiter
+from dojo_core.robot.safety import CommandLimiter
 from dojo_core.policies import ACTConfig, FeatureType, PolicyFeature, TemporalEnsembler, load_policy
 from dojo_core.robot import JOINT_NAMES, expand_xacro, joint_limits
 from dojo_core.sync import FeatureMap, FeatureMapError
 from dojo_policy.control import NON_FINITE, WAITING, PolicyController
-from dojo_policy.execution import EnsembleExecution, QueueExecution
+from dojo_core.policies.execution import EnsembleExecution, QueueExecution
 from dojo_policy.features import bind_features
 from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import vector_to_joint_state

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -35,6 +33,7 @@ from dojo_ros.diagnostics import DiagnosticsPublisher, RateMeter
 from dojo_ros.image import numpy_to_image
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import SENSOR_QOS
+from dojo_ros.runner import run_node, shut_down_on_crash
 
 #: SENSOR_QOS made reliable: the publisher side of the sensor profile (best-effort and reliable
 #: subscriptions both connect to a reliable publisher, not the other way round).
@@ -133,10 +132,8 @@ class CameraNode(Node):
                 self.info_pub.publish(self.camera_info)
                 self.publish_rate.tick(time.monotonic())
         except Exception as exc:  # noqa: BLE001 - a dead publishing thread must take the node down
-            if rclpy.ok(context=self.context):  # else: publishing raced a SIGINT shutdown, not an error
+            if shut_down_on_crash(self, 'camera publishing', exc):
                 self._error = exc
-                self.get_logger().fatal(f'camera publishing failed: {exc!r}; shutting down')
-                rclpy.try_shutdown(context=self.context)
 
     # -- diagnostics ------------------------------------------------------------------------------
     def _diagnose(self) -> tuple[bytes, str, dict[str, object]]:
@@ -169,26 +166,8 @@ class CameraNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = CameraNode()
-    except ValueError as exc:  # bad parameters or calibration file: say what is wrong, no traceback
-        get_logger('camera_node').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    node.start()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        healthy = node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0 if healthy else 1
+    # one executor thread: the capture thread publishes, the executor only serves diagnostics and parameters
+    return run_node('camera_node', CameraNode, args, threads=1, errors=(ValueError,))
 
 
 if __name__ == '__main__':

@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 
+import numpy as np
+
 
 class RateMeter:
     """Event rate over a sliding window of caller-given timestamps (seconds).
@@ -43,3 +45,33 @@ class RateMeter:
     def _drop_before(self, t: float) -> None:
         while self._ticks and self._ticks[0] < t:
             self._ticks.popleft()
+
+
+class Timings:
+    """The last value and the p50/p99 of a recent window of durations (any unit), for /diagnostics.
+
+    A window, not all values since start: a node that has run for hours should report how it
+    does now, and its memory must not grow."""
+
+    def __init__(self, window: int) -> None:
+        self._values: deque[float] = deque(maxlen=window)
+
+    def add(self, value: float) -> None:
+        self._values.append(value)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentiles(self) -> tuple[float, float] | None:
+        """(p50, p99) of the window, None while it is empty."""
+        if not self._values:
+            return None
+        p50, p99 = np.percentile(np.asarray(self._values), [50, 99])
+        return float(p50), float(p99)
+
+    def figures(self, prefix: str) -> dict[str, float]:
+        """{prefix.last, prefix.p50, prefix.p99}; empty while the window is."""
+        if not self._values:
+            return {}
+        p50, p99 = self.percentiles()
+        return {f'{prefix}.last': self._values[-1], f'{prefix}.p50': p50, f'{prefix}.p99': p99}

@@ -48,11 +48,11 @@ from dojo_ros.joint_state import vector_to_joint_state
 from dojo_ros.lifecycle import RCLError, refuse_invalid_transitions
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import COMMAND_QOS
+from dojo_ros.runner import run_node, shut_down_on_crash
 
 from dojo_hardware.bus_loop import BusLoop, LoopState
 from dojo_hardware.commands import CommandFilter
 from dojo_hardware.limits import urdf_limits, within_calibration
-from dojo_hardware.runner import run_node, shut_down_on_crash
 from dojo_hardware.servo_bus import OPEN_ERRORS, BusParams
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE

@@ -32,11 +32,11 @@ from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter, TaskResult
 from dojo_ros.joint_state import JointStateError, joint_state_to_vector, vector_to_joint_state
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
+from dojo_ros.runner import run_node, shut_down_on_crash
 
 from dojo_hardware.bus_loop import BusLoop
 from dojo_hardware.intervention import INTERVENTION_MODES, InterventionDetector, InterventionRule
 from dojo_hardware.limits import clamp_counted, urdf_limits
-from dojo_hardware.runner import run_node, shut_down_on_crash
 from dojo_hardware.servo_bus import BusParams
 
 

@@ -28,7 +28,6 @@ import dataclasses
 import math
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +47,7 @@ from dojo_core.kinematics.ik import IKConfig, IKSolver, IKTarget
 from dojo_core.kinematics.model import TOOL_FRAME, RobotModel
 from dojo_core.kinematics.line_to import straight_line_to
 from dojo_core.kinematics.trajectory import JointPlan, Segment
+from dojo_core.metrics import Timings
 from dojo_core.robot.description import ARM_JOINTS, GRIPPER_JOINT, JOINT_NAMES
 from dojo_ik.frames import TargetError, TargetFrames, parse_static_frames
 from dojo_ik.moveit_ik import BackendUnavailable, MoveItConfig, MoveItIK
@@ -129,22 +129,6 @@ class IKNodeConfig:
         self.static_frames = parse_static_frames(self.target_frames)
 
 
-class Timings:
-    """The last value and percentiles of a recent window of durations (ms)."""
-
-    def __init__(self, window: int = TIMING_WINDOW) -> None:
-        self._values: deque[float] = deque(maxlen=window)
-
-    def add(self, ms: float) -> None:
-        self._values.append(ms)
-
-    def figures(self, prefix: str) -> dict[str, float]:
-        if not self._values:
-            return {}
-        p50, p99 = np.percentile(self._values, [50, 99])
-        return {f'{prefix}.last': self._values[-1], f'{prefix}.p50': p50, f'{prefix}.p99': p99}
-
-
 def plan_to_trajectory(plan: JointPlan, joints: list[str], period: float) -> JointTrajectory:
     """`plan` sampled every `period` seconds (and at its end) as a JointTrajectory of `joints`,
     positions and velocities, starting when received (zero header stamp)."""
@@ -182,8 +166,8 @@ class IKNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.failures = EventCounter()
-        self.solve_times = Timings()
-        self.plan_times = Timings()
+        self.solve_times = Timings(TIMING_WINDOW)
+        self.plan_times = Timings(TIMING_WINDOW)
         self.targets = 0
         self.planned = 0
         self._last_outcome = 'no target yet'

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dojo_core.evaluation.safety import CommandLimiter
+from dojo_core.metrics import Timings
 from dojo_core.policies import Policy
-from dojo_policy.execution import ChunkExecution
+from dojo_core.policies.execution import ChunkExecution
+from dojo_core.robot.safety import CommandLimiter
 from dojo_policy.features import FeatureBinding
 from dojo_policy.inference import InferenceWorker
 from dojo_policy.observations import ObservationBuffer
@@ -80,7 +81,7 @@ class PolicyController:
         self.clamped = EventCounter()   # targets beyond the joint limits, by joint
         self.step_limited = EventCounter()  # targets further than max_step from the last command, by joint
         self.events = EventCounter()    # chunks, stale_actions, missed_steps, clock_jumps, ...
-        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.latencies = Timings(LATENCY_WINDOW)   # seconds
         self.last_error: str | None = None
         self.commands = 0
         self.holding: str | None = None  # reason of the last tick's hold
@@ -169,7 +170,7 @@ class PolicyController:
         result = self.worker.take()
         if result is None or result.run != self._run or result.obs_step < self._accept_from:
             return None
-        self.latencies.append(result.latency_s)
+        self.latencies.add(result.latency_s)
         self.events.increment('chunks')
         if result.error is not None:
             self.last_error = result.error
@@ -196,7 +197,5 @@ class PolicyController:
     # -- figures ----------------------------------------------------------------------------------
     def latency_ms(self) -> tuple[float, float] | None:
         """(p50, p99) of the recent inference latencies in ms (wall clock), None before the first."""
-        if not self.latencies:
-            return None
-        p50, p99 = np.percentile(np.asarray(self.latencies), [50, 99])
-        return float(p50) * 1e3, float(p99) * 1e3
+        percentiles = self.latencies.percentiles()
+        return None if percentiles is None else (percentiles[0] * 1e3, percentiles[1] * 1e3)

@@ -38,10 +38,10 @@ from dojo_core.policies.features import ACTION_KEY
 from dojo_core.robot.description import share_dir
 from dojo_core.sync import load_feature_map
 from dojo_ros.lifecycle import LifecycleClient
+from dojo_ros.messages import message_class
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
-from dojo_policy.policy_node import message_class
 
 POLICY_NODE = 'policy_node'
 EXPERT = 'expert'

@@ -30,31 +30,29 @@ the model output is NaN/inf.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from dataclasses import dataclass, field
 
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.logging import get_logger
 from std_srvs.srv import SetBool
 
-from dojo_core.evaluation.safety import DEFAULT_MAX_STEP, CommandLimiter
 from dojo_core.policies import PolicyConfig, load_policy
+from dojo_core.policies.execution import ChunkExecution, make_execution
 from dojo_core.robot.description import ARM_JOINTS, expand_xacro, joint_limits
+from dojo_core.robot.safety import DEFAULT_MAX_STEP, CommandLimiter
 from dojo_core.sync import load_feature_map
 from dojo_policy.commands import COMMAND_TYPES, CommandOutput, default_topic
 from dojo_policy.control import WAITING, PolicyController
-from dojo_policy.execution import ChunkExecution, make_execution
 from dojo_policy.features import bind_features
 from dojo_ros.diagnostics import DiagnosticsPublisher, RateMeter, TaskResult
 from dojo_ros.lifecycle import refuse_invalid_transitions
+from dojo_ros.messages import message_class
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import SENSOR_QOS
+from dojo_ros.runner import run_node
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 EXECUTIONS = ('checkpoint', 'queue', 'temporal_ensemble')
@@ -147,12 +145,6 @@ class PolicyNodeConfig:
         text = (f'temporal_ensemble (coeff {coeff:g})' if mode == 'temporal_ensemble'
                 else f'queue ({steps} of {policy.chunk_size})')
         return text, make_execution(mode, steps, coeff, self.merge_old_weight)
-
-
-def message_class(type_name: str) -> type:
-    """The rclpy class of a feature map's 'pkg/msg/Type'."""
-    package, kind, name = type_name.split('/')
-    return getattr(importlib.import_module(f'{package}.{kind}'), name)
 
 
 class PolicyNode(LifecycleNode):
@@ -357,26 +349,7 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except (TypeError, ValueError) as exc:   # bad parameters: say what is wrong, no traceback
-        get_logger('policy_node').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()   # see the module docstring
-    executor.add_node(node)
-    try:
-        node.start()
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node('policy_node', PolicyNode, args, threads=1)   # one thread: see the module docstring
 
 
 if __name__ == '__main__':

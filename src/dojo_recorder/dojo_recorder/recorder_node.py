@@ -38,7 +38,6 @@ second; a tick left without valid data is dropped and counted, never written.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
 from concurrent.futures import Future
@@ -63,6 +62,7 @@ from dojo_core.recording import (
 )
 from dojo_core.sync import ExtractionError, FeatureMapError, task_text
 from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter
+from dojo_ros.messages import message_class
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
@@ -130,12 +130,6 @@ class RecorderConfig:
             video_files_size_in_mb=self.video_files_size_in_mb)
 
 
-def message_class(type_name: str) -> type:
-    """The rclpy class of 'pkg/msg/Type' (the names feature maps use)."""
-    package, kind, name = type_name.split('/')
-    return getattr(importlib.import_module(f'{package}.{kind}'), name)
-
-
 class RecorderNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('recorder_node', **kwargs)
@@ -161,6 +155,7 @@ class RecorderNode(LifecycleNode):
         try:
             self.cfg = declare_parameters(self, RecorderConfig)
             features = load_features(self.cfg.features, fps=self.cfg.fps)
+            classes = {topic: message_class(type_name) for topic, type_name in features.topics().items()}
             self._session = RecordingSession(self.cfg.dataset_settings(), features)
         except (FeatureMapError, RecordingError, DatasetError, DatasetLockedError, ValueError, OSError) as exc:
             self._failure = f'{type(exc).__name__}: {exc}'
@@ -170,9 +165,9 @@ class RecorderNode(LifecycleNode):
         for note in self._session.notes:
             self.get_logger().info(note)
         qos = recorder_qos(features.fps)
-        for topic, type_name in features.topics().items():
+        for topic, message_type in classes.items():
             self._subscriptions_made.append(self.create_subscription(
-                message_class(type_name), topic, lambda msg, t=topic: self._on_message(t, msg), qos))
+                message_type, topic, lambda msg, t=topic: self._on_message(t, msg), qos))
         if features.task_topic is not None:
             self._subscriptions_made.append(self.create_subscription(
                 String, features.task_topic, self._on_task, LATCHED_QOS))

@@ -28,7 +28,6 @@ import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -41,6 +40,7 @@ from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import JointStateError, joint_state_to_vector, unknown_joints, vector_to_joint_state
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS
+from dojo_ros.runner import run_node, shut_down_on_crash
 
 
 @dataclass
@@ -134,10 +134,8 @@ class SimNode(Node):
         try:
             self._step_loop()
         except Exception as exc:  # noqa: BLE001 - a dead stepping thread must take the node down
-            if rclpy.ok(context=self.context):  # else: publishing raced a SIGINT shutdown, not an error
+            if shut_down_on_crash(self, 'sim stepping', exc):
                 self._error = exc
-                self.get_logger().fatal(f'sim stepping failed: {exc!r}; shutting down')
-                rclpy.try_shutdown(context=self.context)
         finally:
             self.cell.close()
 
@@ -296,21 +294,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = SimNode()
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    node.start()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        healthy = node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0 if healthy else 1
+    return run_node('sim_node', SimNode, args)
 
 
 if __name__ == '__main__':

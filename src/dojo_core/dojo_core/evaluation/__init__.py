@@ -10,7 +10,7 @@ from dojo_core.evaluation.evaluate import evaluate
 from dojo_core.evaluation.report import (EpisodeOutcome, EvalReport, ReportFiles, plot_success_rates, wilson_interval,
                                          write_report)
 from dojo_core.evaluation.rollout import RolloutConfig, RolloutResult, rollout
-from dojo_core.evaluation.safety import DEFAULT_MAX_STEP, CommandLimiter
+from dojo_core.robot.safety import DEFAULT_MAX_STEP, CommandLimiter
 
 __all__ = [
     'DEFAULT_MAX_STEP', 'CameraFeature', 'CellFeatures', 'CommandLimiter', 'EpisodeOutcome', 'EvalReport',
