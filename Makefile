@@ -1,5 +1,7 @@
 # dojo: the README's two commands.
-#   make demo   set up .venv on a fresh Debian/Ubuntu machine and run the main job on the sim cell
+#   make demo   set up .venv on a fresh Debian/Ubuntu machine and run the main job on the sim cell:
+#               expert demonstrations -> dojo train (ACT) -> dojo eval -> outputs/report.md
+#   make demo QUICK=1   the same loop on a tiny budget (mechanics only, a few minutes) in outputs/quick
 #   make test   same set-up, then the whole test suite and a colcon build of src/
 # ROS_DISTRO=kilted selects the ros-kilted-* wheels (in .venv-kilted, so both can coexist).
 
@@ -45,7 +47,8 @@ $(VENV)/.workspace: $(VENV)/.deps $(PKG_FILES) $(SHARE_FILES)
 	touch $@
 
 demo: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 1 ))} $(VENV)/bin/dojo demo --out outputs
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 1 ))} \
+		$(VENV)/bin/dojo demo $(if $(QUICK),--quick --out outputs/quick,--out outputs)
 
 pytest: setup
 	$(PY) -m pytest tests

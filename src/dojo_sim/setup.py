@@ -15,13 +15,13 @@ setup(
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',
-    description='ROS 2 node serving the simulated SO-101 cell, and the scripted demo client.',
+    description='ROS 2 node serving the simulated SO-101 cell, the scripted motion client and the dojo expert verb.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'sim_node = dojo_sim.sim_node:main',
             'scripted_motion = dojo_sim.scripted_motion:main',
         ],
-        'dojo.verbs': ['demo = dojo_sim.demo:DemoVerb'],
+        'dojo.verbs': ['expert = dojo_sim.expert_episodes:ExpertVerb'],
     },
 )

@@ -1,4 +1,4 @@
-"""`dojo demo` end to end: sim_node and the pick-and-place expert in separate processes, results printed."""
+"""`dojo expert` end to end: sim_node and the pick-and-place expert in separate processes, results printed."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +6,12 @@ import re
 import subprocess
 import sys
 
-from dojo_sim.demo import DemoVerb
+from dojo_sim.expert_episodes import ExpertVerb
 
 
-def test_demo_runs_expert_episodes_and_prints_the_success_rate(tmp_path):
+def test_expert_verb_runs_episodes_and_prints_the_success_rate(tmp_path):
     result = subprocess.run(
-        [sys.executable, '-m', 'dojo_core.cli', 'demo', '--out', str(tmp_path), '--episodes', '1',
+        [sys.executable, '-m', 'dojo_core.cli', 'expert', '--out', str(tmp_path), '--episodes', '1',
          '--real-time-factor', '3'],
         capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -24,8 +24,8 @@ def test_demo_runs_expert_episodes_and_prints_the_success_rate(tmp_path):
     assert 'placed the cube' in (tmp_path / 'pick_place_expert.log').read_text()
 
 
-def test_demo_refuses_zero_episodes_before_starting_anything(tmp_path, capsys):
-    verb = DemoVerb()
+def test_expert_verb_refuses_zero_episodes_before_starting_anything(tmp_path, capsys):
+    verb = ExpertVerb()
     parser = argparse.ArgumentParser()
     verb.add_arguments(parser)
     assert verb.main(parser.parse_args(['--out', str(tmp_path / 'out'), '--episodes', '0'])) == 2

@@ -8,7 +8,7 @@ come to rest and read `sim/success`. The result goes to the log and, as one JSON
 episode (std_msgs/String, transient local: a late subscriber still gets the latest, which carries
 the running totals), to `expert/episode_result`; the state and success rate go to /diagnostics.
 After `episodes` episodes (0 = until stopped) the node logs the success rate and exits 0, so a
-script or `dojo demo` can run it to completion.
+script or `dojo expert` can run it to completion.
 
 Recording is optional: with `use_recorder` and a recorder's `<recorder_node>/start_episode`,
 `stop_episode` and `discard_episode` services (std_srvs/Trigger) available, every episode is

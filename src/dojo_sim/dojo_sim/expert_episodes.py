@@ -1,10 +1,11 @@
-"""`dojo demo`: the main job on the sim cell.
+"""`dojo expert`: episodes of the scripted pick-and-place expert on the sim cell, optionally recorded.
 
+The demonstration source of the learning loop (`dojo demo` records its training data with it).
 Starts sim_node and the scripted pick-and-place expert (dojo_ik pick_place_expert) in their own
 processes with the installed config/sim.yaml and config/expert.yaml, runs `--episodes` episodes,
 prints each result as the expert publishes it on `expert/episode_result` and then the expert's
 success rate. With `--record DIR` the episodes are also recorded as a LeRobot dataset by
-dojo_recorder's recorder_node (when that package is installed), which the demo configures and
+dojo_recorder's recorder_node (when that package is installed), which the verb configures and
 activates through its lifecycle services before the first episode. Cameras are rendered only
 when recording: nothing else looks at them. Node logs go to `--out`.
 """
@@ -32,11 +33,11 @@ RECORDER_START_S = 60.0
 RECORDER_STOP_S = 120.0
 
 
-class DemoClient(Node):
+class ExpertClient(Node):
     """Collects the expert's episode results."""
 
     def __init__(self) -> None:
-        super().__init__('dojo_demo')
+        super().__init__('dojo_expert')
         self.results: list[dict] = []
         self.create_subscription(String, 'expert/episode_result', self._on_result, LATCHED_QOS)
 
@@ -62,8 +63,9 @@ def activate(node: Node, target: str, timeout_s: float) -> str | None:
     return None
 
 
-class DemoVerb:
-    help = 'Run the sim cell and the scripted pick-and-place expert for a few episodes; print the success rate.'
+class ExpertVerb:
+    help = ('Run the scripted pick-and-place expert on the sim cell (optionally recording a LeRobot dataset); '
+            'print its success rate.')
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--episodes', type=int, default=3, help='episodes to run (default: 3)')
@@ -82,10 +84,10 @@ class DemoVerb:
 
     def main(self, args: argparse.Namespace) -> int:
         if args.episodes < 1:
-            print('dojo demo: --episodes must be at least 1')
+            print('dojo expert: --episodes must be at least 1')
             return 2
         if args.record and importlib.util.find_spec(RECORDER_MODULE) is None:
-            print(f'dojo demo: --record needs {RECORDER_MODULE} (the dojo_recorder package), which is not installed')
+            print(f'dojo expert: --record needs {RECORDER_MODULE} (the dojo_recorder package), which is not installed')
             return 1
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,7 @@ class DemoVerb:
         if not args.record:
             sim_params.update({'front_camera.rate_hz': 0.0, 'wrist_camera.rate_hz': 0.0})
         sim_config = args.sim_config or config / 'sim.yaml'
-        print(f'dojo demo: sim_node with {sim_config}, {args.episodes} expert episodes; logs in {out}', flush=True)
+        print(f'dojo expert: sim_node with {sim_config}, {args.episodes} expert episodes; logs in {out}', flush=True)
         started = time.monotonic()
         with NodeProcess('dojo_sim.sim_node', params_file=sim_config, parameters=sim_params,
                          log_path=out / 'sim_node.log') as sim:
@@ -107,10 +109,10 @@ class DemoVerb:
                     'autostart': False, 'use_sim_time': True}, log_path=out / 'recorder_node.log').start()
             rclpy.init()
             try:
-                client = DemoClient()
+                client = ExpertClient()
                 problem = activate(client, RECORDER_NODE, RECORDER_START_S) if recorder else None
                 if problem:
-                    print(f'dojo demo: {problem}')
+                    print(f'dojo expert: {problem}')
                     return 1
                 code = self._run_expert(args, config, out, client, started)
                 summary = self._summary(client.results, args.episodes, time.monotonic() - started)
@@ -127,7 +129,7 @@ class DemoVerb:
         return code
 
     @staticmethod
-    def _run_expert(args: argparse.Namespace, config: Path, out: Path, client: DemoClient, started: float) -> int:
+    def _run_expert(args: argparse.Namespace, config: Path, out: Path, client: ExpertClient, started: float) -> int:
         expert = NodeProcess('dojo_ik.pick_place_expert', params_file=config / 'expert.yaml', parameters={
             'episodes': args.episodes, 'seed': args.seed, 'use_recorder': bool(args.record),
             'recorder_node': RECORDER_NODE}, log_path=out / 'pick_place_expert.log').start()
