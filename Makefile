@@ -48,7 +48,7 @@ $(VENV)/.workspace: $(VENV)/.deps $(PKG_FILES) $(SHARE_FILES)
 
 demo: setup
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-$$(( $$$$ % 100 + 1 ))} \
-		$(VENV)/bin/dojo demo $(if $(QUICK),--quick --out outputs/quick,--out outputs)
+		$(VENV)/bin/dojo demo $(if $(filter-out 0 no false,$(QUICK)),--quick --out outputs/quick,--out outputs)
 
 pytest: setup
 	$(PY) -m pytest tests
