@@ -11,6 +11,11 @@ Items follow lerobot's conventions so that training code written for it applies:
 frames float32 (C, H, W) in [0, 1] (a window gives (T, C, H, W)), vectors (D,) or (T, D), scalars
 0-d, plus the `task` string. Works with DataLoader workers: video decoders open lazily inside each
 worker and are never pickled.
+
+With a `FrameCache` (dojo_core.dataset.frame_cache; `dojo train` keeps one in <run>/frame_cache/
+when the policy resizes its images), the cached cameras are read from its memory-mapped uint8
+files instead of being decoded: same conventions, but at the cache's (smaller) size, as the
+model would have resized them (within 0.5/255 rounding).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from dojo_core.dataset.frame_cache import FrameCache
 from dojo_core.dataset.reader import LeRobotDatasetReader
 
 
@@ -47,12 +53,14 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
     `source`: a dataset root or an open `LeRobotDatasetReader`. `keys`: the features to return
     (all by default; leave out cameras a policy does not use and they are never decoded).
     `episodes`: episode indices to sample from, e.g. a training split without held-out episodes.
+    `frame_cache`: decoded frames of some cameras of this dataset, covering the chosen episodes;
+    those cameras are read from it (at its size) instead of from the videos.
     """
 
     def __init__(self, source: str | os.PathLike | LeRobotDatasetReader,
                  delta_timestamps: Mapping[str, Sequence[float]] | None = None,
                  episodes: Sequence[int] | None = None, keys: Sequence[str] | None = None,
-                 tolerance_s: float = 1e-4):
+                 tolerance_s: float = 1e-4, frame_cache: FrameCache | None = None):
         self.reader = source if isinstance(source, LeRobotDatasetReader) else \
             LeRobotDatasetReader(source, tolerance_s=tolerance_s)
         features = self.reader.features
@@ -73,6 +81,16 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
         self.episodes = [by_index[e] for e in chosen]
         self._frames = np.concatenate([np.arange(ep.frame_from, ep.frame_to) for ep in self.episodes]) \
             if self.episodes else np.zeros(0, dtype=np.int64)
+        self.frame_cache = frame_cache
+        self._cached: set[str] = set()
+        if frame_cache is not None:
+            if frame_cache.dataset_root != self.reader.root.resolve():
+                raise ValueError(f'the frame cache in {frame_cache.directory} holds frames of '
+                                 f'{frame_cache.dataset_root}, not of {self.reader.root.resolve()}')
+            self._cached = {key for key in self.keys if key in frame_cache}
+            uncovered = sorted(set(chosen) - set(frame_cache.episodes)) if self._cached else []
+            if uncovered:
+                raise ValueError(f'the frame cache in {frame_cache.directory} lacks episodes {uncovered}')
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -84,14 +102,19 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
         for key in self.keys:
             offsets = self.delta_frames.get(key)
             if offsets is None:
-                item[key] = self._tensor(key, self.reader.read(key, [index])[0])
+                item[key] = self._tensor(key, self._read(key, [index])[0])
                 continue
             wanted = index + offsets
             clamped = np.clip(wanted, episode.frame_from, episode.frame_to - 1)
-            item[key] = self._tensor(key, self.reader.read(key, clamped))
+            item[key] = self._tensor(key, self._read(key, clamped))
             item[f'{key}_is_pad'] = torch.from_numpy(wanted != clamped)
         item['task'] = self.reader.task(index)
         return item
+
+    def _read(self, key: str, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        if key in self._cached:
+            return self.frame_cache.read(key, indices)
+        return self.reader.read(key, indices)
 
     def _tensor(self, key: str, values: np.ndarray) -> torch.Tensor:
         if key in self.reader.camera_keys:  # (..., H, W, 3) uint8 -> (..., 3, H, W) float in [0, 1]

@@ -20,7 +20,7 @@ from dojo_core.dataset import DatasetError
 from dojo_core.policies import POLICY_TYPES
 from dojo_core.training.checkpoint import PRETRAINED_DIR
 from dojo_core.training.config import SCHEDULERS, TrainConfig
-from dojo_core.training.run import DATASET_RECORD, PRESETS, resumed_train_config, run_training
+from dojo_core.training.run import DATASET_RECORD, FRAME_CACHE_DIR, PRESETS, resumed_train_config, run_training
 
 # TrainConfig fields settable from the command line (option --batch-size sets batch_size, ...)
 TRAIN_OPTIONS = ('steps', 'batch_size', 'device', 'num_workers', 'seed', 'save_every', 'log_every', 'lr',
@@ -60,7 +60,7 @@ class TrainVerb:
         parser.add_argument('--dataset', default=None, help='dataset root (the folder holding meta/info.json); '
                             'with --resume, defaults to the dataset the run was started on')
         parser.add_argument('--out', required=True, help='run directory: checkpoints/, loss.csv, loss.png, '
-                            f'{DATASET_RECORD}')
+                            f'{DATASET_RECORD}, {FRAME_CACHE_DIR}/')
         parser.add_argument('--policy', default='act', choices=sorted(POLICY_TYPES), help='policy type')
         parser.add_argument('--preset', default='default', choices=PRESETS,
                             help='policy size: default (the paper\'s, ImageNet backbone), cpu (trains from scratch '
@@ -75,6 +75,9 @@ class TrainVerb:
         parser.add_argument('--resume', action='store_true', help='continue the run in --out from checkpoints/last')
         parser.add_argument('--no-progress', dest='progress', action='store_false', default=None,
                             help='log every --log-every steps instead of showing a progress bar')
+        parser.add_argument('--no-frame-cache', dest='cache_frames', action='store_false', default=None,
+                            help="decode video at every step instead of caching resized frames in the run's "
+                                 'frame_cache/ (only used when the policy resizes its images)')
         train_option('steps', type=int)
         train_option('batch_size', type=int)
         train_option('device')
@@ -91,7 +94,8 @@ class TrainVerb:
         main_process = int(os.environ.get('RANK', '0')) == 0
         if main_process:
             logging.basicConfig(level=logging.INFO, format='%(message)s')
-        given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, 'progress') if getattr(args, name) is not None}
+        given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, 'progress', 'cache_frames')
+                 if getattr(args, name) is not None}
         overrides = {}
         if args.chunk_size is not None:
             overrides = {'chunk_size': args.chunk_size, 'n_action_steps': args.chunk_size}

@@ -35,6 +35,10 @@ class TrainConfig:
     log_every: int = field(default=100, metadata={'description': 'Progress-bar and log-message period in steps '
                                                                  '(loss.csv gets every step).', 'range': (1, 10**9)})
     progress: bool = field(default=True, metadata={'description': 'Show a tqdm progress bar (rank 0).'})
+    cache_frames: bool = field(default=True, metadata={
+        'description': 'When the policy resizes its images (ACT cpu preset), decode the camera frames of the '
+                       'training episodes once into <out>/frame_cache/ at that size and train from there '
+                       'instead of decoding video at every step.'})
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:

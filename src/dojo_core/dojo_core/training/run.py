@@ -12,6 +12,18 @@ the run directory and in every checkpoint's pretrained_model/, so that the polic
 evaluations rebuild the same observation mapping without the dataset at hand. (The periodic
 checkpoints get it when the run ends; `read_dataset_record` falls back to the run directory for
 those of a run that was killed.)
+
+When the policy resizes its camera images (`resize_images`, ACT's cpu preset) and
+`TrainConfig.cache_frames` is on, the run first decodes the training episodes' frames of the
+policy's cameras once into `frame_cache/` in the run directory, already resized
+(dojo_core.dataset.frame_cache), and trains from there: decoding full-size video at random
+positions, passing full-size float images out of the DataLoader workers and resizing them in the
+model would otherwise bound the step rate (ACT cpu preset, batch 8, 2 cores: 1.2 steps/s, 4.2
+with the cache; benchmarks/train_throughput.py). A resumed run reuses the cache (rebuilt if the
+dataset changed); it can be deleted at any time and is rebuilt on the next start. Without
+`resize_images` the model sees full-size frames and nothing is cached.
+
+Run directory: checkpoints/, loss.csv, loss.png, dataset.json and frame_cache/ (when used).
 """
 from __future__ import annotations
 
@@ -25,6 +37,7 @@ from typing import Any
 
 from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
+from dojo_core.dataset.frame_cache import FrameCache
 from dojo_core.dataset.torch_dataset import LeRobotTorchDataset
 from dojo_core.policies import POLICY_TYPES, PolicyConfig, dataset_features
 from dojo_core.policies.features import ACTION_KEY
@@ -33,6 +46,7 @@ from dojo_core.training.config import TrainConfig
 from dojo_core.training.loop import TrainResult, train
 
 DATASET_RECORD = 'dataset.json'
+FRAME_CACHE_DIR = 'frame_cache'
 PRESETS = ('default', 'cpu', 'tiny')  # 'default' = the config class defaults, else its classmethod of that name
 
 
@@ -106,11 +120,25 @@ def delta_timestamps(config: PolicyConfig, fps: int) -> dict[str, list[float]]:
     return {ACTION_KEY: [i / fps for i in range(config.chunk_size)]}
 
 
-def training_dataset(reader: LeRobotDatasetReader, config: PolicyConfig,
-                     episodes: Sequence[int] | None = None) -> LeRobotTorchDataset:
+def training_dataset(reader: LeRobotDatasetReader, config: PolicyConfig, episodes: Sequence[int] | None = None,
+                     frame_cache: FrameCache | None = None) -> LeRobotTorchDataset:
     """The samples of `episodes` (all by default) with the policy's features only (other cameras are not decoded)."""
     return LeRobotTorchDataset(reader, delta_timestamps(config, reader.fps), episodes=episodes,
-                               keys=[*config.input_features, ACTION_KEY])
+                               keys=[*config.input_features, ACTION_KEY], frame_cache=frame_cache)
+
+
+def training_frame_cache(reader: LeRobotDatasetReader, config: PolicyConfig, out_dir: str | Path,
+                         episodes: Sequence[int] | None = None, progress: bool = True) -> FrameCache | None:
+    """The frame cache of the run in `out_dir` (built or reused), or None when the policy takes full-size images.
+
+    Every process of a torchrun job calls this: the first to take the cache's lock builds it, the
+    others wait and reuse it.
+    """
+    size = getattr(config, 'resize_images', None)
+    if size is None or not config.image_features:
+        return None
+    return FrameCache.open(reader, Path(out_dir) / FRAME_CACHE_DIR, config.image_features, size, episodes,
+                           progress=progress)
 
 
 def resumed_train_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
@@ -154,7 +182,9 @@ def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, 
         config = policy_config(policy, preset, reader.features, reader.fps, **(policy_overrides or {}))
         record = DatasetRecord.of(reader, episodes)
         stats = reader.stats
-    samples = training_dataset(reader, config, episodes)
+    cache = training_frame_cache(reader, config, out_dir, episodes, train_config.progress) \
+        if train_config.cache_frames else None
+    samples = training_dataset(reader, config, episodes, cache)
     main_process = int(os.environ.get('RANK', '0')) == 0
     if main_process:
         record.write(out_dir)
