@@ -349,7 +349,7 @@ def test_robot_launch_declares_expected_arguments():
 
 
 def test_console_scripts_are_read_from_setup_py():
-    assert {'sim_node', 'scripted_motion'} <= console_scripts('dojo_sim')
+    assert 'sim_node' in console_scripts('dojo_sim')
     via_variable = textwrap.dedent('''
         from setuptools import setup
         scripts = ['a = m:main', 'b=m:other']
@@ -375,7 +375,7 @@ BROKEN_LAUNCH = textwrap.dedent('''
                  parameters=[PathJoinSubstitution([share, 'config', 'missing.yaml']),
                              {'use_sim_time': LaunchConfiguration('use_sim_time')}]),
             Node(package='joy', executable='joy_node', namespace=LaunchConfiguration('ns')),
-            Node(package='dojo_sim', executable='scripted_motion'),
+            Node(package='dojo_sim', executable='sim_node'),
             IncludeLaunchDescription(PathJoinSubstitution(
                 [FindPackageShare('dojo_bringup'), 'launch', 'nope.launch.py'])),
             IncludeLaunchDescription(PathJoinSubstitution(
@@ -403,7 +403,7 @@ def test_checker_reports_each_mistake_in_a_broken_launch_file():
     assert count('share/dojo_bringup/config/missing.yaml does not exist') == 1, text
     assert count('share/dojo_bringup/launch/nope.launch.py does not exist') == 1, text
     assert count("not 'rviz'") == 1, text  # dojo_bringup has no rviz/ share folder
-    # The correct lines produce nothing: scripted_motion exists, rviz2 is an exec_depend,
+    # The correct lines produce nothing: sim_node exists, rviz2 is an exec_depend,
     # use_sim_time is declared.
     assert len(problems) == 10, text
 

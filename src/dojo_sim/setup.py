@@ -20,7 +20,6 @@ setup(
     entry_points={
         'console_scripts': [
             'sim_node = dojo_sim.sim_node:main',
-            'scripted_motion = dojo_sim.scripted_motion:main',
         ],
         'dojo.verbs': ['expert = dojo_sim.expert_episodes:ExpertVerb'],
     },
