@@ -64,7 +64,7 @@ def test_quick_demo_runs_the_loop_and_a_second_run_continues_where_it_stopped(tm
     second = run_demo('--quick', '--out', str(out), timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
     assert '$ dojo ' not in second.stdout   # no stage ran again
-    assert f'already holds {info["total_episodes"]} episodes' in banner('record').search(second.stdout)[1]
+    assert f'holds {info["total_episodes"]} demonstrations' in banner('record').search(second.stdout)[1]
     assert 'is trained to step 20' in banner('train').search(second.stdout)[1]
     for stage in EVAL_STAGES:
         assert banner(stage).search(second.stdout)[1].startswith('skipped: '), stage
@@ -72,12 +72,21 @@ def test_quick_demo_runs_the_loop_and_a_second_run_continues_where_it_stopped(tm
     assert {s['status'] for s in json.loads((out / 'report.json').read_text())['run']['stages']} == {'skipped'}
     assert final_lines(second.stdout).splitlines()[1:] == summary.splitlines()[1:]
 
+    # More demonstrations asked for: the recording continues where it ended, the rest is kept.
+    third = run_demo('--quick', '--episodes', str(info['total_episodes'] + 1), '--out', str(out), timeout=300)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f'$ dojo expert --episodes 1 --seed {info["total_episodes"]} ' in third.stdout
+    grown = json.loads((out / 'dataset' / 'meta' / 'info.json').read_text())
+    assert grown['total_episodes'] == info['total_episodes'] + 1, third.stdout
+    assert json.loads((out / 'record.json').read_text())['episodes'] == info['total_episodes'] + 1
+
 
 def test_a_failing_stage_stops_the_demo_and_says_which(tmp_path):
     out = tmp_path / 'demo'
     # a dataset whose info.json is there (so recording is skipped) but whose data files are not
     (out / 'dataset' / 'meta').mkdir(parents=True)
     shutil.copy(REPO / 'tests' / 'data' / 'lerobot_v30' / 'meta' / 'info.json', out / 'dataset' / 'meta')
+    (out / 'record.json').write_text(json.dumps({'episodes': 3, 'seed': 0}))
     result = run_demo('--quick', '--out', str(out), timeout=300)
     assert result.returncode == 1, result.stdout + result.stderr
     assert banner('record').search(result.stdout)[1].startswith('skipped: ')

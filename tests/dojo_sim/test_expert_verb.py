@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -31,3 +32,20 @@ def test_expert_verb_refuses_zero_episodes_before_starting_anything(tmp_path, ca
     assert verb.main(parser.parse_args(['--out', str(tmp_path / 'out'), '--episodes', '0'])) == 2
     assert '--episodes must be at least 1' in capsys.readouterr().out
     assert not (tmp_path / 'out').exists()
+
+
+def test_an_episode_cut_by_the_timeout_is_not_saved(tmp_path):
+    """--timeout stops the expert mid-run (5 episodes need over 40 s of sim time at real time): the
+    recording of the unfinished episode is discarded, every finished one is in the dataset."""
+    dataset = tmp_path / 'dataset'
+    result = subprocess.run(
+        [sys.executable, '-m', 'dojo_core.cli', 'expert', '--out', str(tmp_path / 'logs'), '--episodes', '5',
+         '--record', str(dataset), '--timeout', '30'],
+        capture_output=True, text=True, timeout=240)
+    assert result.returncode == 1, result.stdout + result.stderr   # not every episode was played
+    assert "discarding the unfinished episode's recording" in result.stdout, result.stdout
+    placed = len(re.findall(r'episode \d+: success in', result.stdout))
+    assert placed < 5, result.stdout
+    info = json.loads((dataset / 'meta' / 'info.json').read_text()) if (dataset / 'meta' / 'info.json').exists() \
+        else {'total_episodes': 0}
+    assert info['total_episodes'] == placed, result.stdout

@@ -55,6 +55,8 @@ from dojo_policy.evaluate import EXPERT
 DEMO_SEED = 0
 #: `dojo eval --seed`: the evaluation episodes place it from EVAL_SEED + 1 .., never a demonstration's.
 EVAL_SEED = 1000
+#: Wall seconds `dojo expert` may take per demonstration (about 17 s with both cameras rendering on 2 cores).
+EXPERT_WALL_S_PER_EPISODE = 90
 BATCH_SIZE = 8
 #: Training rows whose mean loss the report gives next to the (noisy) loss of the last batch.
 LOSS_WINDOW = 100
@@ -152,6 +154,12 @@ class Demo:
         return self.root / 'dataset'
 
     @property
+    def record_marker(self) -> Path:
+        """Written when the record stage has played every episode asked for (the dataset alone cannot
+        tell a finished recording with discarded failures from an interrupted one)."""
+        return self.root / 'record.json'
+
+    @property
     def act(self) -> Path:
         return self.root / 'act'
 
@@ -194,19 +202,26 @@ class Demo:
         episodes = self.budget.episodes
         what = f'{episodes} expert demonstrations into {self.dataset}'
         info = dataset_info(self.dataset)
-        if info and info['total_episodes'] >= 1:
-            have = info['total_episodes']
-            fewer = f', fewer than the {episodes} asked (failed episodes are discarded, or recording stopped early)' \
-                if have < episodes else ''
-            self._skip('record', what, f'{self.dataset} already holds {have} episodes{fewer}; delete it to record '
-                                       'again (the recorder appends to a dataset, which would mix two runs)')
+        have = info['total_episodes'] if info else 0
+        done = json.loads(self.record_marker.read_text()) if self.record_marker.is_file() else None
+        if done is not None and done['episodes'] >= episodes:
+            fewer = f' ({done["episodes"]} played; failed episodes are discarded)' if have < done['episodes'] else ''
+            self._skip('record', what, f'{self.dataset} holds {have} demonstrations{fewer}; delete it (and '
+                                       f'{self.record_marker.name}) to record again')
             return
-        self._run('record', what, ['expert', '--episodes', str(episodes), '--seed', str(DEMO_SEED),
-                                   '--record', str(self.dataset), '--out', str(self.logs / 'record')])
+        # An interrupted recording continues: the dataset keeps its episodes and the expert plays the
+        # rest, from the cube seed after the last one recorded (exact unless an episode had failed).
+        todo, seed = episodes - have, DEMO_SEED + have
+        if have:
+            what = f'{todo} more expert demonstrations into {self.dataset} (it holds {have})'
+        self._run('record', what, ['expert', '--episodes', str(todo), '--seed', str(seed),
+                                   '--record', str(self.dataset), '--out', str(self.logs / 'record'),
+                                   '--timeout', str(todo * EXPERT_WALL_S_PER_EPISODE)])
         info = dataset_info(self.dataset)
         if not info or info['total_episodes'] < 1:
             raise StageFailed('record', 1, f'no episode was recorded in {self.dataset}; see the node logs in '
                                            f'{self.logs / "record"}')
+        self.record_marker.write_text(json.dumps({'episodes': episodes, 'seed': DEMO_SEED}) + '\n')
 
     def train(self) -> None:
         steps = self.budget.steps

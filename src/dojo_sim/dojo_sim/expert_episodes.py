@@ -20,6 +20,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from dojo_core.robot.description import share_dir
 from dojo_ros.lifecycle import LifecycleClient
@@ -31,15 +32,30 @@ RECORDER_NODE = 'recorder_node'
 # Wall seconds the recorder may take to start, configure (open the dataset) and close it.
 RECORDER_START_S = 60.0
 RECORDER_STOP_S = 120.0
+RECORDER_DISCARD_S = 10.0
 
 
 class ExpertClient(Node):
-    """Collects the expert's episode results."""
+    """Collects the expert's episode results; discards an unfinished recording."""
 
     def __init__(self) -> None:
         super().__init__('dojo_expert')
         self.results: list[dict] = []
         self.create_subscription(String, 'expert/episode_result', self._on_result, LATCHED_QOS)
+        self.discard_client = self.create_client(Trigger, f'{RECORDER_NODE}/discard_episode')
+
+    def discard_recording(self, timeout_s: float = RECORDER_DISCARD_S) -> str:
+        """Drop the recording of an episode the expert did not finish (stopped at --timeout or by
+        Ctrl-C): left open, the recorder would save the half episode when it shuts down."""
+        if not self.discard_client.wait_for_service(timeout_sec=timeout_s):
+            return 'no answer from the recorder'
+        future = self.discard_client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            rclpy.spin_once(self, timeout_sec=0.05)
+        if not future.done():
+            return 'no answer from the recorder'
+        return future.result().message
 
     def _on_result(self, msg: String) -> None:
         result = json.loads(msg.data)
@@ -140,6 +156,8 @@ class ExpertVerb:
                 rclpy.spin_once(client, timeout_sec=0.05)
         finally:
             code = expert.stop()
+            if args.record and len(client.results) < args.episodes:
+                print(f'discarding the unfinished episode\'s recording: {client.discard_recording()}', flush=True)
         if code != 0:
             print(f'pick_place_expert exited with {code}; see {out / "pick_place_expert.log"}')
         elif len(client.results) < args.episodes:
