@@ -1,8 +1,10 @@
 """pick_place_expert against sim_node, each in its own process: seeded episodes over real topics and services.
 
-The sim runs at 2x real time without rendering (faster, the expert's 30 Hz command stream lags the
-sim on a loaded 2-core machine and the plan plays slower than written, which the node tolerates but
-which is not what this test is about). The test process plays the recorder's service side
+The sim runs at real time without rendering, as the expert runs when it records demonstrations.
+Faster, on a loaded 2-core machine, the node's 30 Hz command stream falls behind the sim and
+catches up in bursts; episode 2 here (cube seed 3, expert stream 2) then sometimes drops the cube
+just outside the bin (seen twice in fresh-clone runs at 2x and 3x; a known limitation of the node,
+not what this test is about). The test process plays the recorder's service side
 (`recorder_node/start_episode`, `stop_episode`, `discard_episode`, std_srvs/Trigger) to check when
 the expert calls them; the recorder itself is tested in tests/dojo_recorder.
 """
@@ -28,7 +30,7 @@ from dojo_ros.process import NodeProcess
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
-SIM_PARAMS = {'real_time_factor': 2.0, 'front_camera.rate_hz': 0.0, 'wrist_camera.rate_hz': 0.0}
+SIM_PARAMS = {'real_time_factor': 1.0, 'front_camera.rate_hz': 0.0, 'wrist_camera.rate_hz': 0.0}
 HOME = np.array(SimConfig().home_positions)
 
 

@@ -256,8 +256,14 @@ class PickPlaceExpertNode(Node):
         return f'{successes}/{len(self.results)} episodes placed the cube ({successes / len(self.results):.0%}){mean}'
 
     def flush_results(self, timeout_s: float = 2.0) -> None:
-        """Wait until subscribers have acknowledged the results (before the process exits)."""
-        self.result_pub.wait_for_all_acked(Duration(seconds=timeout_s))
+        """Wait until a subscriber has matched and every matched one has acknowledged the results
+        (before the process exits, which takes the transient-local copy with it). On a loaded
+        machine discovery can take longer than a short run: without the first wait, a listener
+        such as `dojo expert` could match after the node had already gone."""
+        deadline = time.monotonic() + timeout_s
+        while self.results and self.result_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.result_pub.wait_for_all_acked(Duration(seconds=max(0.1, deadline - time.monotonic())))
 
     # -- recorder ---------------------------------------------------------------------------------
     def _connect_recorder(self) -> None:

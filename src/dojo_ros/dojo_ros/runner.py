@@ -16,6 +16,8 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.logging import get_logger
 from rclpy.node import Node
 
+from dojo_ros.lifecycle import RCLError
+
 
 class StartStopNode(Protocol):
     """A node with a thread of its own: `stop()` returns False (or None for 'no verdict') if the
@@ -49,6 +51,11 @@ def run_node(name: str, factory: Callable[[], Node], args: list[str] | None = No
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        # SIGINT's shutdown can land while the executor builds its wait set: an invalid context then,
+        # which is a normal end, not a failure of the node.
+        if rclpy.ok(context=node.context):
+            raise
     finally:
         healthy = node.stop()
         executor.shutdown()
