@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from dojo_core.policies.act.config import ACTConfig
 from dojo_core.policies.backbone import ResNet18
 from dojo_core.policies.features import FeatureType
+from dojo_core.policies.images import resize_image
 from dojo_core.policies.positional import sinusoid_1d, sinusoid_2d
 
 
@@ -170,9 +171,7 @@ class ACTModel(nn.Module):
         """Backbone features of all cameras as tokens (B, N, d) with their 2D position embeddings (N, d)."""
         images = [batch[k] for k in self.image_keys]
         if self.config.resize_images is not None:
-            size = tuple(self.config.resize_images)
-            images = [F.interpolate(im, size=size, mode='bilinear', align_corners=False, antialias=True)
-                      if tuple(im.shape[-2:]) != size else im for im in images]
+            images = [resize_image(im, self.config.resize_images) for im in images]
         if len({im.shape for im in images}) == 1:  # one backbone pass for all cameras
             maps = self.backbone(torch.cat(images)).chunk(len(images))
         else:
