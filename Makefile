@@ -13,7 +13,7 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q
 
 ROS_WHEELS := rclpy sensor-msgs std-msgs geometry-msgs trajectory-msgs std-srvs diagnostic-msgs \
               rosgraph-msgs rmw-fastrtps-cpp
-WORKSPACE_PKGS := dojo_core dojo_ros dojo_sim dojo_hardware dojo_cameras dojo_recorder dojo_ik dojo_policy dojo_bringup
+WORKSPACE_PKGS := dojo_core dojo_ros dojo_sim dojo_hardware dojo_cameras dojo_recorder dojo_ik dojo_policy dojo_eval dojo_bringup
 PKG_FILES := $(foreach p,$(WORKSPACE_PKGS),src/$(p)/setup.py src/$(p)/setup.cfg src/$(p)/package.xml)
 SHARE_FILES := $(shell find launch config urdf -type f 2>/dev/null)
 

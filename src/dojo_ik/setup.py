@@ -15,12 +15,11 @@ setup(
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',
-    description='Classical IK baseline node and the scripted pick-and-place expert.',
+    description='Classical IK baseline node: Cartesian targets to limit-respecting joint commands.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'ik_node = dojo_ik.ik_node:main',
-            'pick_place_expert = dojo_ik.pick_place_expert:main',
         ],
     },
 )

@@ -15,12 +15,11 @@ setup(
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',
-    description='ROS 2 lifecycle node serving learned policies (ACT now; Diffusion and VLA later) with hard safety limits, the dojo eval harness and the dojo demo learning loop.',
+    description='ROS 2 lifecycle node serving learned policies (ACT now; Diffusion and VLA later) with hard safety limits.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'policy_node = dojo_policy.policy_node:main',
         ],
-        'dojo.verbs': ['eval = dojo_policy.evaluate:EvalVerb', 'demo = dojo_policy.demo:DemoVerb'],
     },
 )

@@ -15,11 +15,12 @@ setup(
     zip_safe=False,
     maintainer='dojo maintainers',
     maintainer_email='dojo@example.org',
-    description='ROS 2 node serving the simulated SO-101 cell, the scripted motion client and the dojo expert verb.',
+    description='ROS 2 node serving the simulated SO-101 cell, the scripted pick-and-place expert episode runner and the dojo expert verb.',
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
             'sim_node = dojo_sim.sim_node:main',
+            'pick_place_expert = dojo_sim.pick_place_expert:main',
         ],
         'dojo.verbs': ['expert = dojo_sim.expert_episodes:ExpertVerb'],
     },

@@ -1,1 +1,1 @@
-"""dojo_ik: Classical IK baseline node and the scripted pick-and-place expert."""
+"""dojo_ik: the classical IK baseline node (and the command streaming it shares with sim episode runners)."""

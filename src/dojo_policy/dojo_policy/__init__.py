@@ -1,1 +1,2 @@
-"""dojo_policy: ROS 2 lifecycle node serving learned policies (ACT now; Diffusion and VLA later) with hard safety limits, and the dojo eval harness."""
+"""dojo_policy: the ROS 2 lifecycle node serving learned policies with hard safety limits, an adapter over
+dojo_core.serving; it never depends on the simulator or the IK package."""

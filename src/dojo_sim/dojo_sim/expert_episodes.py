@@ -1,7 +1,7 @@
 """`dojo expert`: episodes of the scripted pick-and-place expert on the sim cell, optionally recorded.
 
 The demonstration source of the learning loop (`dojo demo` records its training data with it).
-Starts sim_node and the scripted pick-and-place expert (dojo_ik pick_place_expert) in their own
+Starts sim_node and the scripted pick-and-place expert (dojo_sim pick_place_expert) in their own
 processes with the installed config/sim.yaml and config/expert.yaml, runs `--episodes` episodes,
 prints each result as the expert publishes it on `expert/episode_result` and then the expert's
 success rate. With `--record DIR` the episodes are also recorded as a LeRobot dataset by
@@ -146,7 +146,7 @@ class ExpertVerb:
 
     @staticmethod
     def _run_expert(args: argparse.Namespace, config: Path, out: Path, client: ExpertClient, started: float) -> int:
-        expert = NodeProcess('dojo_ik.pick_place_expert', params_file=config / 'expert.yaml', parameters={
+        expert = NodeProcess('dojo_sim.pick_place_expert', params_file=config / 'expert.yaml', parameters={
             'episodes': args.episodes, 'seed': args.seed, 'use_recorder': bool(args.record),
             'recorder_node': RECORDER_NODE}, log_path=out / 'pick_place_expert.log').start()
         try:

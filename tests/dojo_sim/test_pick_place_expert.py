@@ -89,7 +89,7 @@ def recorder(sim):
 
 
 def expert(tmp_path: Path, **parameters) -> NodeProcess:
-    return NodeProcess('dojo_ik.pick_place_expert', params_file=CONFIG / 'expert.yaml', parameters=parameters,
+    return NodeProcess('dojo_sim.pick_place_expert', params_file=CONFIG / 'expert.yaml', parameters=parameters,
                        log_path=tmp_path / 'pick_place_expert.log').start()
 
 
@@ -137,7 +137,7 @@ def test_without_a_recorder_the_episodes_run_unrecorded(sim, tmp_path):
 
 
 def test_without_a_sim_the_node_says_so_and_exits_1(tmp_path):
-    process = NodeProcess('dojo_ik.pick_place_expert', parameters={'stall_timeout_s': 1.0},
+    process = NodeProcess('dojo_sim.pick_place_expert', parameters={'stall_timeout_s': 1.0},
                           ros_args=['-r', '__ns:=/no_sim'], log_path=tmp_path / 'log').start()
     deadline = time.monotonic() + 30
     while process.alive() and time.monotonic() < deadline:

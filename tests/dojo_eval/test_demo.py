@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dojo_policy.demo import DemoVerb
+from dojo_eval.demo import DemoVerb
 
 REPO = Path(__file__).resolve().parents[2]
 AGENTS = (r'ACT \(cpu preset, 20 steps\)', 'scripted expert')

@@ -52,7 +52,7 @@ from dojo_core.evaluation.report import REPORT_JSON, REPORT_MD, EvalReport, writ
 from dojo_core.training import CHECKPOINTS_DIR, LAST, LOSS_CSV, LOSS_PNG, PRETRAINED_DIR
 from dojo_core.training.checkpoint import TRAIN_CONFIG
 
-from dojo_policy.evaluate import EXPERT
+from dojo_eval.evaluate import EXPERT
 
 #: `dojo expert --seed`: the demonstrations place the cube from seeds DEMO_SEED + 1 .. DEMO_SEED + episodes.
 DEMO_SEED = 0

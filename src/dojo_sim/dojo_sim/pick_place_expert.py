@@ -145,7 +145,7 @@ class PickPlaceExpertNode(Node):
         self.state = 'starting'
         self.recording = 'off'
         self.stop_requested = threading.Event()   # set from the main thread on SIGINT/SIGTERM
-        self.diagnostics = DiagnosticsPublisher(self, hardware_id='dojo_ik')
+        self.diagnostics = DiagnosticsPublisher(self, hardware_id='dojo_sim')
         self.diagnostics.add_task('episodes', self._diagnose)
 
     # -- episodes ---------------------------------------------------------------------------------

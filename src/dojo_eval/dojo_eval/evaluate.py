@@ -218,14 +218,14 @@ def run_expert(args: argparse.Namespace, out: Path, sim: NodeProcess) -> EvalRep
     expert runs until stopped (episodes 0) rather than exiting with its last result unheard.
     """
     client = EvalClient({})
-    expert = NodeProcess('dojo_ik.pick_place_expert', params_file=share_dir('dojo_bringup') / 'config' / 'expert.yaml',
+    expert = NodeProcess('dojo_sim.pick_place_expert', params_file=share_dir('dojo_bringup') / 'config' / 'expert.yaml',
                          parameters={'episodes': 0, 'seed': args.seed}, log_path=out / 'pick_place_expert.log').start()
     try:
         client.processes['pick_place_expert'] = expert
         client.spin_until(lambda: client.count_publishers('expert/episode_result') > 0, 'pick_place_expert')
         client.processes['sim_node'] = sim.start()
         report = EvalReport(args.name or EXPERT, [], {
-            'agent': 'scripted pick-and-place expert (dojo_ik pick_place_expert)', 'seed': args.seed,
+            'agent': 'scripted pick-and-place expert (dojo_sim pick_place_expert)', 'seed': args.seed,
             'time_limit_s': args.time_limit, 'real_time_factor': args.real_time_factor,
             'holds': 'not applicable (no policy_node)'})
         for k in range(args.episodes):

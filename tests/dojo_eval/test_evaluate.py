@@ -5,7 +5,7 @@ import argparse
 import json
 
 from dojo_core.evaluation import wilson_interval
-from dojo_policy.evaluate import EvalVerb
+from dojo_eval.evaluate import EvalVerb
 
 TIME_LIMIT = 1.5
 
