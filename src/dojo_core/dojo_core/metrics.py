@@ -75,3 +75,28 @@ class Timings:
             return {}
         p50, p99 = self.percentiles()
         return {f'{prefix}.last': self._values[-1], f'{prefix}.p50': p50, f'{prefix}.p99': p99}
+
+
+class EventCounter:
+    """Thread-safe named counters, e.g. rejected commands by reason or dropped frames by cause."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def increment(self, key: str, n: int = 1) -> None:
+        """Add ``n`` (>= 0; counters only grow) to counter ``key``."""
+        if n < 0:
+            raise ValueError(f'counters only grow; got n={n} for {key!r}')
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def snapshot(self) -> dict[str, int]:
+        """Return a copy of all counters, safe to publish while others keep counting."""
+        with self._lock:
+            return dict(self._counts)
+
+    def total(self) -> int:
+        """Return the sum of all counters."""
+        with self._lock:
+            return sum(self._counts.values())

@@ -8,13 +8,12 @@ diagnostic_updater writes them.
 from __future__ import annotations
 
 import numbers
-import threading
 from collections.abc import Callable, Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
-from dojo_core.metrics import RateMeter  # noqa: F401 - re-exported: nodes take it from here
+from dojo_core.metrics import EventCounter, RateMeter  # noqa: F401 - re-exported: nodes take them from here
 
 #: What a diagnostic task returns: (level, message, key/values). ``level`` is one of
 #: DiagnosticStatus.OK/WARN/ERROR/STALE (bytes) or the same as an int 0..3.
@@ -98,28 +97,3 @@ class DiagnosticsPublisher:
                 throttle_duration_sec=10.0,
             )
         return status
-
-
-class EventCounter:
-    """Thread-safe named counters, e.g. rejected commands by reason or dropped frames by cause."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def increment(self, key: str, n: int = 1) -> None:
-        """Add ``n`` (>= 0; counters only grow) to counter ``key``."""
-        if n < 0:
-            raise ValueError(f'counters only grow; got n={n} for {key!r}')
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
-    def snapshot(self) -> dict[str, int]:
-        """Return a copy of all counters, safe to publish while others keep counting."""
-        with self._lock:
-            return dict(self._counts)
-
-    def total(self) -> int:
-        """Return the sum of all counters."""
-        with self._lock:
-            return sum(self._counts.values())
