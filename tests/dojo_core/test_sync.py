@@ -16,7 +16,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 
-from dojo_core.sync import ExtractionError, FeatureMap, Frame, FrameAssembler, JointStateError
+from dojo_core.sync import ExtractionError, FeatureMap, FeatureMapError, Frame, FrameAssembler, JointStateError
 from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import vector_to_joint_state
 
@@ -394,6 +394,42 @@ def test_message_later_than_latency_is_counted_late():
     assert asm.report().streams[CAM].late == 1        # a bag replay would have put it in tick 4
     steady(asm, range(5, 6), cam=False)
     assert [seq_of(f, CAM) for f in asm.finish()] == [4]
+
+
+HOUR = 3600 * 1_000_000_000
+
+
+def test_a_message_stamped_in_the_future_is_refused_and_poisons_nothing():
+    """Live (now = the node clock) and offline (now = log time): one state stamped an hour ahead
+    is refused as 'future'; the stream keeps taking real messages and no tick runs up to it."""
+    for live in (True, False):
+        asm = FrameAssembler(feature_map())
+        frames = []
+        for k in range(30):
+            receive = tick(k) + 1_000_000
+            for topic, msg in (('joint_states', state(tick(k), k)), ('cam/image_raw', frame_image(tick(k), k)),
+                               ('joint_commands', state(tick(k), k))):
+                assert asm.push(topic, msg, receive_ns=receive) == []
+            if k == 10:
+                (error,) = asm.push('joint_states', state(tick(k) + HOUR, 999), receive_ns=receive)
+                assert error.reason == 'future' and 'ahead of the clock' in str(error)
+            frames += asm.poll(receive if live else None)
+        frames += asm.finish()
+        assert [f.tick for f in frames] == list(range(30))
+        assert [seq_of(f, STATE) for f in frames] == list(range(30))
+        report = asm.report()
+        assert report.dropped == 0 and report.streams[STATE].rejected == {'future': 1}
+        assert report.streams[STATE].messages == 30
+
+
+def test_future_tolerance_comes_from_the_feature_map():
+    asm = FrameAssembler(feature_map(future_tolerance=0.5))
+    assert asm.push('joint_states', state(tick(0) + 400_000_000, 0), receive_ns=tick(0)) == []
+    (error,) = asm.push('joint_states', state(tick(0) + 1_000_000_000, 1), receive_ns=tick(0))
+    assert error.reason == 'future'
+    assert asm.push('joint_states', state(tick(0) + HOUR, 2)) == []   # no receive time: no clock to judge by
+    with pytest.raises(FeatureMapError, match='future_tolerance'):
+        feature_map(future_tolerance=-1.0)
 
 
 def test_memory_is_bounded_live_and_offline():

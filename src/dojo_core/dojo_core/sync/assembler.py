@@ -16,7 +16,10 @@ arrive:
 * or :meth:`FrameAssembler.finish`, at the end of the data.
 
 A message that still arrives stamped at or before an assembled tick is kept for later ticks but
-counted `late`: it is the only way live and offline results can differ. Memory stays bounded:
+counted `late`: it is the only way live and offline results can differ. A message stamped more
+than the map's `future_tolerance` ahead of its receive time (the node clock live, the log time
+offline) is refused as 'future' (dojo_core.sync.stamps): taken as the newest, it would make every
+later message of its stream out of order and the ticks run up to it. Memory stays bounded:
 each stream keeps the one message the next tick may need plus what arrived after it (about
 `latency` worth) -- as long as :meth:`FrameAssembler.poll` is called regularly (each timer tick
 live, after each message offline).
@@ -38,6 +41,7 @@ from dojo_core.sync.errors import ExtractionError
 from dojo_core.sync.feature_map import FeatureMap
 from dojo_core.sync.feature_spec import FeatureSpec
 from dojo_core.sync.report import StreamReport, SyncReport
+from dojo_core.sync.stamps import StampGuard
 
 _NS = 1_000_000_000
 
@@ -61,12 +65,12 @@ class Frame:
 class _Stream:
     """Accepted values of one feature, stamps strictly increasing, plus its statistics."""
 
-    def __init__(self, spec: FeatureSpec) -> None:
+    def __init__(self, spec: FeatureSpec, guard: StampGuard) -> None:
         self.spec = spec
         self.max_age_ns = spec.max_age if math.isinf(spec.max_age) else round(spec.max_age * _NS)
         self.entries: deque[tuple[int, np.ndarray]] = deque()
         self.first_ns: int | None = None
-        self.last_ns: int | None = None
+        self.guard = guard
         self.used_ns: int | None = None      # stamp of the message the previous frame used
         self.accepted = 0
         self.late = 0
@@ -87,6 +91,11 @@ class _Stream:
         """Forget what no tick at or after ``bound`` can use: all but the latest entry <= bound."""
         while len(self.entries) >= 2 and self.entries[1][0] <= bound:
             self.entries.popleft()
+
+    @property
+    def last_ns(self) -> int | None:
+        """Stamp of the newest accepted message."""
+        return self.guard.last_ns
 
     def report(self) -> StreamReport:
         span = (self.last_ns - self.first_ns) / _NS if self.accepted >= 2 else 0.0
@@ -114,7 +123,8 @@ class FrameAssembler:
             raise ValueError(f'latency must be a finite number of seconds >= 0, got {latency}')
         self.features = features
         self.latency_ns = round(latency * _NS)
-        self._streams = {name: _Stream(spec) for name, spec in features.features.items()}
+        self._streams = {name: _Stream(spec, StampGuard.from_seconds(features.future_tolerance))
+                         for name, spec in features.features.items()}
         self._by_topic: dict[str, list[_Stream]] = {}
         for stream in self._streams.values():
             self._by_topic.setdefault(stream.spec.topic, []).append(stream)
@@ -159,10 +169,13 @@ class FrameAssembler:
         # A message stamped like the previous one supersedes it while that one is still buffered (a
         # command sent twice within one /clock period on sim time): the newest value wins.
         same_stamp = stream.last_ns == stamp and bool(stream.entries) and stream.entries[-1][0] == stamp
-        if stream.last_ns is not None and stamp <= stream.last_ns and not same_stamp:
-            raise ExtractionError(f'{stream.spec.name}: stamp {stamp} ns is not after the previous one '
-                                  f'({stream.last_ns} ns)', 'out_of_order')
-        value = stream.spec.extract(msg)   # after the order check: no image decode for a refused message
+        try:
+            stream.guard.check(stamp, receive_ns)
+            if stamp == stream.last_ns and not same_stamp:
+                raise ExtractionError('its stamp equals the previous one, which is used already', 'out_of_order')
+        except ExtractionError as exc:
+            raise ExtractionError(f'{stream.spec.name}: {exc}', exc.reason) from None
+        value = stream.spec.extract(msg)   # after the stamp check: no image decode for a refused message
         if same_stamp:
             stream.entries[-1] = (stamp, value)
             stream.accepted += 1
@@ -173,7 +186,7 @@ class FrameAssembler:
         stream.accepted += 1
         if stream.first_ns is None:
             stream.first_ns = stamp
-        stream.last_ns = stamp
+        stream.guard.admit(stamp)
         self._newest_ns = stamp if self._newest_ns is None else max(self._newest_ns, stamp)
 
     # -- output -----------------------------------------------------------------------------------
@@ -201,11 +214,15 @@ class FrameAssembler:
         """
         self._check_open()
         if end_ns is None:
-            lasts = [s.last_ns for s in self._required if s.last_ns is not None]
-            end_ns = max(lasts) if lasts else None
+            end_ns = self.newest_required_ns()
         frames = self._assemble_until(end_ns) if end_ns is not None else []
         self._finished = True
         return frames
+
+    def newest_required_ns(self) -> int | None:
+        """The newest stamp among the required features (None before any), where `finish` ends by default."""
+        lasts = [s.last_ns for s in self._required if s.last_ns is not None]
+        return max(lasts) if lasts else None
 
     def _assemble_until(self, limit: int) -> list[Frame]:
         if self._t0 is None:

@@ -9,6 +9,7 @@ File layout (every key is checked; unknown keys are errors, so typos do not pass
     fps: 30                     # dataset frame rate (integer, as LeRobot's info.json)
     timeline: header            # header (default): align on header.stamp | receive: arrival time
     latency: 0.1                # s a live tick waits for late messages (the same value offline)
+    future_tolerance: 1.0       # s a header stamp may be ahead of the clock (log time offline); more is refused
     task_topic: task            # std_msgs/String with the task description (latched), or null
     robot_type: so101_follower  # info.json robot_type (optional)
     features:
@@ -52,12 +53,13 @@ from dojo_core.sync.feature_spec import (
     is_int,
     is_number,
 )
+from dojo_core.sync.stamps import DEFAULT_FUTURE_TOLERANCE_S
 
 DEFAULT_LATENCY = 0.1
 
 _COMMON_KEYS = ('topic', 'type', 'required', 'max_age', 'timeline')
 _REQUIRED_KEYS = {JOINT_STATE: ('topic', 'type', 'joints'), IMAGE: ('topic', 'type', 'width', 'height')}
-_MAP_KEYS = ('fps', 'timeline', 'latency', 'task_topic', 'robot_type', 'features')
+_MAP_KEYS = ('fps', 'timeline', 'latency', 'future_tolerance', 'task_topic', 'robot_type', 'features')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +70,7 @@ class FeatureMap:
     features: Mapping[str, FeatureSpec]
     timeline: str = 'header'
     latency: float = DEFAULT_LATENCY
+    future_tolerance: float = DEFAULT_FUTURE_TOLERANCE_S
     task_topic: str | None = 'task'
     robot_type: str | None = None
 
@@ -78,6 +81,9 @@ class FeatureMap:
             raise FeatureMapError(f'timeline must be one of {TIMELINES}, got {self.timeline!r}')
         if not is_number(self.latency) or not (0 <= self.latency < math.inf):
             raise FeatureMapError(f'latency must be a finite number of seconds >= 0, got {self.latency!r}')
+        if not is_number(self.future_tolerance) or not (0 <= self.future_tolerance < math.inf):
+            raise FeatureMapError(f'future_tolerance must be a finite number of seconds >= 0, '
+                                  f'got {self.future_tolerance!r}')
         if self.task_topic is not None and (not isinstance(self.task_topic, str) or not self.task_topic):
             raise FeatureMapError(f'task_topic must be a topic name or null, got {self.task_topic!r}')
         if self.robot_type is not None and not isinstance(self.robot_type, str):

@@ -16,8 +16,8 @@ class StreamReport:
     """One feature's stream over an episode.
 
     messages: accepted messages; rejected: refused messages by reason (extraction errors,
-    out_of_order, zero_stamp); late: accepted messages stamped at or before an already assembled
-    tick (live only: they came after `latency`, so a bag replay could differ); absent: frames
+    out_of_order, future, zero_stamp); late: accepted messages stamped at or before an already
+    assembled tick (live only: they came after `latency`, so a bag replay could differ); absent: frames
     without this (optional) feature, by missing | stale; repeats: frames that reused the previous
     frame's message (a stream slower than fps); buffered: messages held right now (bounded by
     about `latency` worth); rate_hz: accepted messages per second of their own stamps; age_*: tick time minus the stamp of the message used, over every tick where the
