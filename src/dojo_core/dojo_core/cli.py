@@ -8,6 +8,7 @@ on a training box that has no ROS installed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib.metadata import entry_points
 from typing import Protocol, Sequence
@@ -39,6 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a verb; a reader that closes the pipe early (`dojo dataset info X | head -3`) ends it quietly.
+
+    Python ignores SIGPIPE, so a write to a closed pipe raises BrokenPipeError, in the verb or when
+    stdout's buffer is flushed. The buffer is flushed here (also before the SystemExit of --help and
+    usage errors), not at interpreter exit where the error could only be printed. As the Python docs
+    recommend (signal module, "Note on SIGPIPE"), stdout is then pointed at devnull so that the flush
+    at exit cannot raise again, and the exit status is 1.
+    """
+    try:
+        try:
+            status = _run_verb(argv)
+        except SystemExit:
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return status
+
+
+def _run_verb(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, 'unavailable', None):
