@@ -15,7 +15,7 @@ import yaml
 
 from dojo_core.dataset import LeRobotDatasetReader, validate
 from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
-from dojo_core.evaluation import CellFeatures
+from dojo_core.cell_features import CellFeatures
 from dojo_core.expert import ExpertConfig, run_episode
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.sim import TASKS, SimCell, SimConfig

@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
-from dojo_core.evaluation.cell_features import CellFeatures
+from dojo_core.cell_features import CellFeatures
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, write_report
 from dojo_core.policies.features import ACTION_KEY
 from dojo_core.robot.description import share_dir

@@ -5,7 +5,7 @@ ROS-free closed-loop rollouts of policies on the SimCell (`rollout`, `evaluate`)
     report = evaluate(load_policy('run/checkpoints/last/pretrained_model'), seeds=range(1000, 1050))
     print(report.summary()); write_report(report, 'run/eval')
 """
-from dojo_core.evaluation.cell_features import CameraFeature, CellFeatures, JointFeature
+from dojo_core.cell_features import CameraFeature, CellFeatures, JointFeature
 from dojo_core.evaluation.evaluate import evaluate
 from dojo_core.evaluation.report import (EpisodeOutcome, EvalReport, ReportFiles, plot_success_rates, wilson_interval,
                                          write_report)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from tqdm import tqdm
 
-from dojo_core.evaluation.cell_features import CellFeatures
+from dojo_core.cell_features import CellFeatures
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport
 from dojo_core.evaluation.rollout import RolloutConfig, rollout
 from dojo_core.expert import ExpertConfig, run_episode

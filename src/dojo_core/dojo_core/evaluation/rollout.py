@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dojo_core.evaluation.cell_features import CellFeatures, periods_per_frame
+from dojo_core.cell_features import CellFeatures, periods_per_frame
 from dojo_core.robot.safety import DEFAULT_MAX_STEP, CommandLimiter
 from dojo_core.policies import Policy
 from dojo_core.sim import SimCell

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dojo_core.dataset import VideoEncoderConfig
-from dojo_core.evaluation.cell_features import CellFeatures, periods_per_frame
+from dojo_core.cell_features import CellFeatures, periods_per_frame
 from dojo_core.expert.episode import run_episode
 from dojo_core.expert.pick_place import ExpertConfig
 from dojo_core.kinematics.model import RobotModel

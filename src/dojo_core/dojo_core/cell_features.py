@@ -6,6 +6,7 @@ Through ROS, a dataset's features come from sim_node's topics as a feature map
 ROS reads the same quantities from the cell directly; this module is the one place that maps
 between the two, so that an expert dataset written from the cell, a dataset recorded through ROS
 and a policy rolled out on the cell agree on feature names, joint order, shapes and units.
+It sits below `expert` (expert datasets) and `evaluation` (rollouts), which both read it.
 """
 from __future__ import annotations
 
