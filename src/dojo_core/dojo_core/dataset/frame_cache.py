@@ -42,7 +42,7 @@ from dojo_core.dataset.format import INFO_PATH
 from dojo_core.dataset.reader import Episode, LeRobotDatasetReader
 from dojo_core.dataset.storage import publish
 from dojo_core.dataset.video_decoder import VideoDecoder
-from dojo_core.policies.images import resize_image
+from dojo_core.images import resize_image, to_float_chw
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,14 @@ CHUNK_FRAMES = 64  # frames decoded and resized at a time: bounded memory at ful
 def resize_frames(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
     """uint8 (N, H, W, 3) -> uint8 (N, size[0], size[1], 3), as the model resizes its float input.
 
-    The model's own op (dojo_core.policies.images.resize_image) on the same float values the torch
-    dataset yields (uint8 / 255 in float32), then rounded back to uint8. Frames already of that
+    The model's own op (dojo_core.images.resize_image) on the same float values the torch
+    dataset yields (dojo_core.images.to_float_chw), then rounded back to uint8. Frames already of that
     size are returned unchanged, as the model leaves them.
     """
     size = tuple(int(s) for s in size)
     if tuple(frames.shape[1:3]) == size:
         return frames
-    x = torch.from_numpy(np.divide(np.moveaxis(frames, -1, -3), np.float32(255), dtype=np.float32))
-    y = resize_image(x, size)
+    y = resize_image(to_float_chw(frames), size)
     return y.mul_(255).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 

@@ -27,6 +27,7 @@ import torch
 
 from dojo_core.dataset.frame_cache import FrameCache
 from dojo_core.dataset.reader import LeRobotDatasetReader
+from dojo_core.images import to_float_chw
 
 
 def delta_frames(delta_timestamps: Mapping[str, Sequence[float]], fps: int,
@@ -118,6 +119,5 @@ class LeRobotTorchDataset(torch.utils.data.Dataset):
 
     def _tensor(self, key: str, values: np.ndarray) -> torch.Tensor:
         if key in self.reader.camera_keys:  # (..., H, W, 3) uint8 -> (..., 3, H, W) float in [0, 1]
-            # one numpy pass (transpose, convert, scale); torch's strided copy is several times slower
-            values = np.divide(np.moveaxis(values, -1, -3), np.float32(255), dtype=np.float32, order='C')
+            return to_float_chw(values)
         return torch.from_numpy(np.asarray(values))

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import Tensor, nn
 
+from dojo_core.images import to_float_chw
 from dojo_core.policies.config import CONFIG_NAME, PolicyConfig
 from dojo_core.policies.execution import ActionQueue, TemporalEnsembler
 from dojo_core.policies.features import ACTION_KEY, FeatureType, PolicyFeature
@@ -119,7 +120,7 @@ class Policy(nn.Module):
             x = value if isinstance(value, Tensor) else torch.from_numpy(np.array(value))
             x = x.to(device)
             if feature.type is FeatureType.VISUAL and x.dtype == torch.uint8:
-                x = x.movedim(-1, -3).to(torch.float32) / 255.0
+                x = to_float_chw(x)
             else:
                 x = x.to(torch.float32)
                 if not torch.isfinite(x).all():

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from dojo_core.policies.act.config import ACTConfig
 from dojo_core.policies.backbone import ResNet18
 from dojo_core.policies.features import FeatureType
-from dojo_core.policies.images import resize_image
+from dojo_core.images import resize_image
 from dojo_core.policies.positional import sinusoid_1d, sinusoid_2d
 
 
