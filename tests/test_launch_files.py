@@ -11,6 +11,9 @@ analysed from their source (ast) instead of being executed:
 * every DeclareLaunchArgument has a description, and every LaunchConfiguration('x') is declared in
   the same file (so `ros2 launch -s` documents every argument).
 
+Every parameter file is loaded by rcl itself (a real rclpy node with `--params-file`, at the root
+and under a namespace), so each section must reach its node wherever it is launched.
+
 The robot description is expanded with the xacro Python package for every hardware_type, and
 config/controllers.yaml is checked against the joints and interfaces the expansion exposes.
 """
@@ -19,11 +22,15 @@ from __future__ import annotations
 import ast
 import textwrap
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+import rclpy
+import rclpy.context
 import yaml
+from rcl_interfaces.msg import ParameterDescriptor
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / 'src'
@@ -480,6 +487,72 @@ def test_parameter_shape_checker_finds_mistakes():
     assert parameter_file_problems([{'sim_node': {}}])
 
 
+PARAMETER_FILES = [p for p in CONFIG_YAML if 'ros__parameters' in p.read_text()]
+
+
+def parameter_sections(data: dict, where: str = '') -> dict[str, dict]:
+    """{node key (namespaces joined by '/'): its ros__parameters} of a parameter file."""
+    sections = {}
+    for key, value in data.items():
+        if key == 'ros__parameters':
+            sections[where] = value
+        else:
+            sections.update(parameter_sections(value, f'{where}/{key}' if where else key))
+    return sections
+
+
+def flat_parameters(params: dict, prefix: str = '') -> dict[str, object]:
+    """Nested parameter mappings as rcl names them: {'front_camera.width': 640, ...}."""
+    flat = {}
+    for key, value in params.items():
+        name = f'{prefix}{key}'
+        flat.update(flat_parameters(value, f'{name}.') if isinstance(value, dict) else {name: value})
+    return flat
+
+
+@pytest.fixture(scope='module')
+def ros_context() -> Iterator[rclpy.context.Context]:
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize('namespace', ['/', '/arm1'])
+@pytest.mark.parametrize('path', PARAMETER_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_parameter_file_reaches_its_nodes_in_any_namespace(path: Path, namespace: str,
+                                                           ros_context: rclpy.context.Context):
+    """Each section's node, started by rcl with `--params-file` in a namespace (what launch and
+    Jazzy's controller_manager do), receives that section: a bare `sim_node:` key matches only
+    /sim_node, `/**/sim_node` any namespace (controllers included: the controller_manager hands
+    the file to each controller node it creates in its own namespace)."""
+    sections = parameter_sections(yaml.safe_load(path.read_text()))
+    for key, params in sections.items():
+        expected = flat_parameters(params)
+        node = rclpy.create_node(key.rsplit('/', 1)[-1], namespace=namespace, context=ros_context,
+                                 cli_args=['--ros-args', '--params-file', str(path)],
+                                 start_parameter_services=False, enable_rosout=False)
+        try:
+            any_type = ParameterDescriptor(dynamic_typing=True)
+            received = {name: node.declare_parameter(name, descriptor=any_type).value for name in expected}
+        finally:
+            node.destroy_node()
+        # rcl gives an empty list no type: it arrives unset, like a parameter the file did not reach.
+        expected = {name: None if value == [] else value for name, value in expected.items()}
+        received = {name: list(v) if isinstance(v, Sequence) and not isinstance(v, str) else v
+                    for name, v in received.items()}
+        wrong = sorted(name for name in expected if received[name] != expected[name])
+        assert not wrong, f'{key} in {namespace}: {len(wrong)} parameters not received: {wrong}'
+
+
+def test_parameter_sections_and_names_follow_rcl():
+    data = {'/**/sim_node': {'ros__parameters': {'rate': 30, 'cam': {'w': 640, 'h': [1, 2]}}},
+            'ns': {'arm_driver': {'ros__parameters': {'port': 'x'}}}}
+    sections = parameter_sections(data)
+    assert set(sections) == {'/**/sim_node', 'ns/arm_driver'}
+    assert flat_parameters(sections['/**/sim_node']) == {'rate': 30, 'cam.w': 640, 'cam.h': [1, 2]}
+
+
 def test_rviz_config_matches_the_robot_and_the_sim_topics():
     config = yaml.safe_load((REPO / 'config' / 'dojo.rviz').read_text())
     manager = config['Visualization Manager']
@@ -575,7 +648,8 @@ REMOVED_IN_JAZZY = {'state_publish_rate', 'start_with_holding', 'angle_wraparoun
 
 
 def _controllers() -> tuple[dict, dict]:
-    data = yaml.safe_load((REPO / 'config' / 'controllers.yaml').read_text())
+    sections = yaml.safe_load((REPO / 'config' / 'controllers.yaml').read_text())
+    data = {key.removeprefix('/**/'): value for key, value in sections.items()}
     manager = data['controller_manager']['ros__parameters']
     declared = {k: v for k, v in manager.items() if isinstance(v, dict)}
     return data, declared
