@@ -245,6 +245,27 @@ def test_bad_messages_are_counted_dropped_and_never_crash_the_recorder(robot):
                                   [state(k).astype(np.float32) for k in range(20)])
 
 
+def test_a_message_stamped_an_hour_ahead_is_refused_and_poisons_nothing(robot):
+    """One well-formed joint state stamped 1 h in the future, mid-episode: refused and counted, every
+    later real message still recorded, and the stop ends at the stop time (not an hour of ticks later)."""
+    def future(k: int, stamp_ns: int) -> None:
+        if k == 5:
+            ahead = stamp_ns + 3600 * 1_000_000_000
+            robot.publish('joint_states', vector_to_joint_state(
+                JOINT_NAMES, state(k), stamp=Time(sec=ahead // 1_000_000_000, nanosec=ahead % 1_000_000_000)))
+
+    robot.diagnostics.clear()
+    reply = robot.episode(20, future)
+
+    assert reply.success, reply.message
+    assert re.search(r'saved: 20 frames.*, 0 dropped, rejected future 1', reply.message), reply.message
+    index = int(re.search(r'episode (\d+) saved', reply.message)[1])
+    np.testing.assert_array_equal(read_column(robot.root, 'observation.state')[episode_rows(robot.root, index)],
+                                  [state(k).astype(np.float32) for k in range(20)])
+    assert robot.spin_until(lambda: robot.recording_status().get('rejected.future') == '1', 10)
+    assert robot.process.alive()
+
+
 def test_a_live_episode_and_its_bag_converted_give_the_same_frames(robot):
     reply = robot.episode(45)
     assert reply.success, reply.message

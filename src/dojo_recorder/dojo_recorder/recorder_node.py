@@ -32,8 +32,8 @@ end an episode are coroutines: they await the save while the executor keeps taki
 the stop's latency window needs. (rclpy's MultiThreadedExecutor was measured to spin a core on
 mutually exclusive groups at camera rates and to fall behind; one thread keeps up.)
 
-Bad messages (wrong image size or encoding, missing joints, NaN, unstamped, out of order) are
-refused before they reach a frame, counted by reason on /diagnostics and warned about once a
+Bad messages (wrong image size or encoding, missing joints, NaN, unstamped, out of order, stamped
+more than the feature map's `future_tolerance` ahead of the node clock) are refused before they reach a frame, counted by reason on /diagnostics and warned about once a
 second; a tick left without valid data is dropped and counted, never written.
 """
 from __future__ import annotations
@@ -226,7 +226,7 @@ class RecorderNode(LifecycleNode):
         session = self._session
         if session is None:
             return
-        for error in session.push(topic, msg, self._now()):
+        for error in session.push(topic, msg, self._watched_now(session)):
             self.get_logger().warning(f'refused a message on {topic} ({error.reason}): {error}',
                                       throttle_duration_sec=1.0)
 
@@ -247,13 +247,24 @@ class RecorderNode(LifecycleNode):
         session = self._session
         if session is None or not session.recording:
             return
-        session.poll(self._now())   # also finishes a stop whose latency has passed
+        session.poll(self._watched_now(session))   # also finishes a stop whose latency has passed
         limit = self.cfg.max_episode_s
         if limit > 0 and session.recording and session.episode_duration_s() >= limit:
             self._request_stop(f'max_episode_s ({limit:g} s) reached')
 
     def _now(self) -> int:
         return self.get_clock().now().nanoseconds
+
+    def _watched_now(self, session: RecordingSession) -> int:
+        """The clock, after the session has checked it for a jump back (a restarted sim): an episode
+        recording then ends at the jump and is saved."""
+        now = self._now()
+        ended = session.watch_clock(now)
+        if ended is not None:
+            self.get_logger().warning('the clock jumped back (a restarted simulation?): the episode ends at '
+                                      'the last time before the jump')
+            ended.add_done_callback(lambda f: self._log_done(f, 'clock jumped back'))
+        return now
 
     def _request_stop(self, why: str) -> Future[EpisodeResult]:
         """Stop now; the poll timer saves the episode `latency` later, once the messages stamped

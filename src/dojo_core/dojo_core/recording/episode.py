@@ -172,7 +172,11 @@ class EpisodeRecorder:
         return self._rows(self._assembler.poll(now_ns))
 
     def finish(self, end_ns: int | None = None) -> list[dict[str, np.ndarray]]:
-        """The remaining rows; the episode takes no more messages afterwards."""
+        """The remaining rows, up to ``end_ns`` (default: the newest required message) but never past
+        a requested stop; the episode takes no more messages afterwards."""
+        if self.stop_ns is not None:
+            end = self._assembler.newest_required_ns() if end_ns is None else end_ns
+            end_ns = self.stop_ns if end is None else min(end, self.stop_ns)
         return self._rows(self._assembler.finish(end_ns))
 
     def skip(self, reason: str) -> None:

@@ -13,7 +13,12 @@ Stopping. `request_stop(T)` ends the episode at time T but keeps taking messages
 for the feature map's `latency` (see EpisodeRecorder); live, the `poll` that sees the clock pass
 T + latency finishes it, offline the converter calls `stop_episode` once the log time passed it.
 `stop_episode` (now) and `discard_episode` finish at once. Every way returns the episode's Future
-of its EpisodeResult, done when the writer thread has saved or discarded it.
+of its EpisodeResult, done when the writer thread has saved or discarded it. An episode never
+runs past its stop time, whatever its messages are stamped.
+
+The clock. Live, the caller also hands its clock to `watch_clock`: a clock that jumps back (a
+restarted simulation under use_sim_time) starts a new timeline that the episode's stamps cannot
+be ordered against, so the episode is ended at the last reading before the jump and saved.
 
 The recorder node and `dojo convert` both drive this class; that is what makes a live recording
 and the conversion of the same bag produce the same frames.
@@ -32,7 +37,7 @@ import numpy as np
 from dojo_core.dataset import DatasetWriter, VideoEncodingError, push_to_hub
 from dojo_core.recording.dataset import DatasetSettings, RecordingError, open_dataset
 from dojo_core.recording.episode import EpisodeRecorder, EpisodeResult, HeldMessages
-from dojo_core.sync import ExtractionError, FeatureMap
+from dojo_core.sync import ClockWatch, ExtractionError, FeatureMap
 
 DEFAULT_MAX_BACKLOG_S = 5.0
 
@@ -95,6 +100,7 @@ class RecordingSession:
         self._written = 0                     # frames the worker has taken (worker thread only)
         self._rejected: Counter[str] = Counter()
         self._last: EpisodeResult | None = None
+        self._clock = ClockWatch()
         self._closed = False
 
     @property
@@ -150,6 +156,18 @@ class RecordingSession:
                 self.finish_stop()
             return queued
 
+    def watch_clock(self, now_ns: int) -> Future[EpisodeResult] | None:
+        """Live: see the caller's clock (before pushing or polling with it). If it jumped back while
+        an episode is recording, that episode is ended at the last reading before the jump and saved;
+        returns its Future (None otherwise)."""
+        with self._submit_lock:
+            with self._lock:
+                before = self._clock.jumped_back(now_ns)
+                if before is None or self._active is None:
+                    return None
+                self._active.recorder.stop_at(before)
+            return self.stop_episode()
+
     def _queue(self, active: _Active, rows: list[dict[str, np.ndarray]]) -> int:
         """Submit rows in order (caller holds _submit_lock, not _lock: waiting for a slot must not
         block the worker, which takes _lock when an episode is saved)."""
@@ -168,7 +186,8 @@ class RecordingSession:
     def start_episode(self, task: str, now_ns: int | None = None) -> int:
         """Start recording an episode of ``task``; returns its (expected) episode index.
 
-        Live, pass the clock: held messages stamped after it are not carried in (see HeldMessages).
+        Live, pass the clock: held messages stamped after it are not carried in (see HeldMessages), and
+        `watch_clock` measures jumps from it.
         """
         if not isinstance(task, str) or not task.strip():
             raise RecordingError('no task description: set one (the task parameter or --task) or publish it '
@@ -177,6 +196,8 @@ class RecordingSession:
             self._check_open()
             if self._active is not None:
                 raise RecordingError(f'episode {self._active.index} is being recorded; stop or discard it first')
+            if now_ns is not None:
+                self._clock = ClockWatch(last_ns=now_ns)
             index = self._saved + self._saving
             self._active = _Active(EpisodeRecorder(self.features, task.strip(), self._held.messages(now_ns)), index)
             return index
