@@ -2,7 +2,8 @@
 #   make demo   set up .venv on a fresh Debian/Ubuntu machine and run the main job on the sim cell:
 #               expert demonstrations -> dojo train (ACT) -> dojo eval -> outputs/report.md
 #   make demo QUICK=1   the same loop on a tiny budget (mechanics only, a few minutes) in outputs/quick
-#   make test   same set-up, then the whole test suite and a colcon build of src/
+#   make test   same set-up, then the import layering, the whole test suite and a colcon build of src/
+#   make test-fast   the test suite without the slow (real-time, subprocess) tests, while developing
 # ROS_DISTRO=kilted selects the ros-kilted-* wheels (in .venv-kilted, so both can coexist).
 
 ROS_DISTRO ?= jazzy
@@ -25,7 +26,7 @@ export FASTRTPS_DEFAULT_PROFILES_FILE ?= $(CURDIR)/config/dds/fastdds_local_larg
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: all setup demo test pytest colcon benchmark clean
+.PHONY: all setup demo test test-fast lint pytest colcon benchmark clean
 all: test
 
 setup: $(VENV)/.deps $(VENV)/.workspace
@@ -53,6 +54,14 @@ demo: setup
 pytest: setup
 	$(PY) -m pytest tests
 
+# The quick loop while developing: everything but the tests marked slow (real-time runs, subprocesses).
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
+
+# The package layering (.importlinter): dojo_core stays ROS-free, dependencies point one way.
+lint: setup
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
 colcon: setup
 	rm -rf build/colcon
 	$(VENV)/bin/colcon --log-base build/colcon/log build --base-paths src \
@@ -60,7 +69,7 @@ colcon: setup
 	test -f build/colcon/install/dojo_bringup/share/dojo_bringup/urdf/so101.urdf.xacro
 	test -f build/colcon/install/dojo_sim/lib/dojo_sim/sim_node
 
-test: pytest colcon
+test: lint pytest colcon
 
 benchmark: setup
 	$(PY) benchmarks/sim_rate.py
