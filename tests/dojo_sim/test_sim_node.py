@@ -266,6 +266,33 @@ def test_stamped_commands_older_than_applied_or_than_a_reset_are_dropped(probe):
     assert probe.spin_until(lambda: abs(probe.positions()[0]) < 0.02, 30), probe.positions()
 
 
+def test_a_command_stamped_in_the_future_is_rejected_and_freezes_nothing(probe):
+    """One command stamped an hour ahead of sim time is rejected and counted; the commands after it
+    still move the arm (before: every later command was 'superseded' until sim time caught up)."""
+    def stamped(seconds: float, pan: float) -> JointState:
+        msg = JointState(name=['shoulder_pan'], position=[pan])
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(seconds), int(seconds % 1 * 1e9)
+        return msg
+
+    def counted() -> dict[str, int]:
+        found = probe.statuses('joint_commands')
+        return {kv.key: int(kv.value) for kv in found[-1].values} if found else {}
+
+    def clock() -> float:
+        stamp = probe.latest['/clock'].clock
+        return stamp.sec + stamp.nanosec * 1e-9
+
+    probe.commands.publish(stamped(clock() + 3600.0, 0.5))
+    probe.diagnostics.clear()
+    assert probe.spin_until(lambda: counted().get('rejected.future', 0) >= 1, 20), counted()
+    assert abs(probe.positions()[0] - 0.5) > 0.1, 'the future command moved the arm'
+    probe.commands.publish(stamped(clock(), -0.3))
+    assert probe.spin_until(lambda: abs(probe.positions()[0] + 0.3) < 0.02, 30), probe.positions()
+    assert _call_reset(probe).success
+    probe.commands.publish(stamped(clock() + 0.05, 0.2))   # after the reset: applies
+    assert probe.spin_until(lambda: abs(probe.positions()[0] - 0.2) < 0.02, 30), probe.positions()
+
+
 def test_targets_beyond_limits_are_clamped(probe):
     probe.command(['shoulder_pan'], [10.0])
     assert probe.spin_until(lambda: abs(probe.positions()[0] - 1.91986) < 0.03, 30), probe.positions()

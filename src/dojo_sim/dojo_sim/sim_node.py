@@ -14,7 +14,10 @@ Stamped commands apply in stamp order: the executor serves callbacks on two thre
 commands that arrive together can be taken in either order, and a command stamped before the
 newest one applied, or before the last `sim/reset`, is dropped (counted as superseded). Without
 that, a client's last command of an episode could land after the reset and pull the arm of the
-new episode back towards the old pose. Unstamped commands (stamp 0) always apply.
+new episode back towards the old pose. A command stamped more than `command_future_tolerance`
+ahead of sim time is rejected (counted as 'future'): taken as the newest, it would make every
+later command superseded and freeze the arm until sim time caught up (dojo_core.sync.StampGuard
+holds the rule). Unstamped commands (stamp 0) always apply.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from dojo_core.sim import TASKS, SimCell, SimConfig
+from dojo_core.sync import StampError, StampGuard
 from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter, RateMeter
 from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import JointStateError, joint_state_to_vector, unknown_joints, vector_to_joint_state
@@ -58,6 +62,10 @@ class SimNodeConfig:
         'description': 'frame_id of sim/object_pose (the URDF root; the cell world coincides with it).'})
     frame_prefix: str = field(default='', metadata={
         'description': 'Prefix of URDF frame ids in published headers (matches the xacro prefix argument).'})
+    command_future_tolerance: float = field(default=1.0, metadata={
+        'description': 'Seconds a joint command may be stamped ahead of sim time; later stamps are rejected '
+                       '(a client on the wall clock instead of use_sim_time, a bogus stamp).',
+        'range': (0.0, 3600.0)})
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -65,8 +73,12 @@ class SimNodeConfig:
 
 
 def _stamp(seconds: float) -> Time:
-    ns = int(round(seconds * 1e9))
+    ns = _ns(seconds)
     return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def _ns(seconds: float) -> int:
+    return int(round(seconds * 1e9))
 
 
 class SimNode(Node):
@@ -83,8 +95,7 @@ class SimNode(Node):
         self.rejected = EventCounter()
         self.clamped = EventCounter()
         self.superseded = EventCounter()       # stamped commands older than one applied, or than a reset
-        self._newest_stamp = 0.0               # newest command stamp applied, or the last reset's sim time
-        self._newest_is_reset = False
+        self._command_stamps = StampGuard.from_seconds(self.cfg.command_future_tolerance)
         self.control_rate = RateMeter()
         self.camera_rates = {name: RateMeter() for name in self.sim_cfg.cameras}
         self._last_warn = 0.0
@@ -224,13 +235,17 @@ class SimNode(Node):
         if not given.any():
             self._reject('empty', 'no joint positions in the command')
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         with self._lock:
             if stamp:
-                if stamp < self._newest_stamp:
-                    self.superseded.increment('before_reset' if self._newest_is_reset else 'out_of_order')
+                try:
+                    self._command_stamps.admit(stamp, _ns(self._sim_time()))
+                except StampError as exc:
+                    if exc.reason == 'future':
+                        self._reject(exc.reason, f'{exc} (sim time): is the client on use_sim_time?')
+                    else:
+                        self.superseded.increment(exc.reason)
                     return
-                self._newest_stamp, self._newest_is_reset = stamp, False
             targets = self._targets.copy()
             targets[given] = values[given]
             clamped = self.cell.limits.clamp(targets)
@@ -259,8 +274,8 @@ class SimNode(Node):
             self._time_offset += self.cell.time
             self.cell.reset(self.cfg.seed + self._episode)
             self._targets = self.cell.joint_targets()
-            if self._time_offset >= self._newest_stamp:
-                self._newest_stamp, self._newest_is_reset = self._time_offset, True
+            # Commands stamped before the reset, or before the newest one applied, stay refused.
+            self._command_stamps.reset(max(_ns(self._time_offset), self._command_stamps.last_ns or 0))
             position, _ = self.cell.object_pose()
         response.success = True
         response.message = (f'episode {self._episode} (seed {self.cfg.seed + self._episode}): cube at '
