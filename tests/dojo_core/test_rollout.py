@@ -14,10 +14,12 @@ import yaml
 
 from dojo_core.evaluation import (CellFeatures, CommandLimiter, EpisodeOutcome, EvalReport, RolloutConfig, evaluate,
                                   rollout, wilson_interval, write_report)
-from dojo_core.evaluation.rollout import policy_period
+from dojo_core.evaluation.rollout import policy_period, sim_feature_map
 from dojo_core.expert import ExpertConfig
-from dojo_core.policies import ACTConfig, dataset_features, make_policy
+from dojo_core.policies import dataset_features, make_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.robot.description import JOINT_NAMES
+from dojo_core.serving import NON_FINITE, WAITING, ServingConfig
 from dojo_core.sim import SimCell, SimConfig
 from dojo_core.sync import FeatureMap
 from dojo_core.training.synthetic import SyntheticEpisodes
@@ -56,14 +58,16 @@ def collect(commands: list):
 def test_rollout_runs_the_policy_behind_the_limits(data, cell, execution):
     policy = tiny_policy(data, **execution)
     commands: list[np.ndarray] = []
-    result = rollout(policy, cell, seed=0, config=RolloutConfig(max_steps=12, max_step_rad=0.02),
-                     on_step=collect(commands))
+    result = rollout(policy, cell, seed=0, config=RolloutConfig(max_steps=12, latency_s=0.0),
+                     serving=ServingConfig(max_step_rad=0.02), on_step=collect(commands))
     assert (result.success, result.steps, result.reason) == (False, 12, 'time limit')
     assert result.duration_s == pytest.approx(12 / 30) and result.inference_s > 0
+    assert result.holds == {}   # chunks without latency: every step acts
     cell.reset(0)
     path = np.array([cell.observation(render=False).joint_positions, *commands])
     assert np.all(path[1:] >= cell.limits.lower) and np.all(path[1:] <= cell.limits.upper)
-    assert np.abs(np.diff(path, axis=0)).max() <= 0.02 + 1e-12
+    # the first step counts from the measured position as the policy sees it (float32, as in the dataset)
+    assert np.abs(np.diff(path, axis=0)).max() <= 0.02 + 1e-6
     assert result.step_limited_steps > 0 and result.limited_steps >= result.step_limited_steps
 
 
@@ -82,8 +86,8 @@ def test_a_policy_in_lerobot_units_gets_its_observation_and_commands_in_radians(
     features = CellFeatures.from_feature_map(fmap)
     cell = SimCell(features.sim_config())
     commands: list[np.ndarray] = []
-    result = rollout(policy, cell, seed=1, config=RolloutConfig(max_steps=5, max_step_rad=3.0), features=features,
-                     on_step=collect(commands))
+    result = rollout(policy, cell, seed=1, config=RolloutConfig(max_steps=5, latency_s=0.0),
+                     serving=ServingConfig(max_step_rad=3.0), feature_map=fmap, on_step=collect(commands))
     assert result.steps == 5
     cell.reset(1)
     chunk = policy.predict_chunk(features.observation(cell))
@@ -105,8 +109,11 @@ def test_broken_policies_and_mismatched_cells_are_refused(data, cell):
     with torch.no_grad():  # a checkpoint whose training diverged
         for parameter in policy.model.parameters():
             parameter.fill_(float('nan'))
-    result = rollout(policy, cell, seed=0, config=RolloutConfig(max_steps=3))
-    assert not result.success and result.steps == 0 and 'policy output refused' in result.reason
+    commands: list[np.ndarray] = []
+    result = rollout(policy, cell, seed=0, config=RolloutConfig(max_steps=3, latency_s=0.0), on_step=collect(commands))
+    assert not result.success and result.holds == {NON_FINITE: 3}     # held, as policy_node holds
+    cell.reset(0)
+    np.testing.assert_allclose(commands, [cell.observation(render=False).joint_positions] * 3, atol=1e-6)
     big = SimCell(SimConfig())
     with pytest.raises(ValueError, match='32x24 but the cell renders front at 640x480'):
         rollout(tiny_policy(data), big, seed=0)

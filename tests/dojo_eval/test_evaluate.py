@@ -22,7 +22,7 @@ def read_report(out) -> dict:
 
 
 def test_policy_episodes_through_the_nodes_write_the_report(policy_files, tmp_path, capsys):
-    code = run_eval('--policy', str(policy_files['random']), '--features', str(policy_files['small_map']),
+    code = run_eval('--policy', str(policy_files['random']), '--feature-map', str(policy_files['small_map']),
                     '--episodes', '2', '--seed', '5', '--time-limit', str(TIME_LIMIT), '--out', str(tmp_path),
                     '--real-time-factor', '2', '--device', 'cpu', '--policy-config', str(policy_files['policy_yaml']),
                     '--sim-config', str(policy_files['sim_yaml']))
@@ -63,6 +63,6 @@ def test_expert_episodes_through_the_expert_node(tmp_path, capsys):
 def test_bad_arguments_stop_before_starting_anything(tmp_path, capsys, policy_files):
     assert run_eval('--policy', 'x', '--episodes', '0', '--out', str(tmp_path / 'a')) == 2
     relay = str(policy_files['relay_map'])   # a camera topic the sim cell does not publish
-    assert run_eval('--policy', 'x', '--features', relay, '--out', str(tmp_path / 'b')) == 2
+    assert run_eval('--policy', 'x', '--feature-map', relay, '--out', str(tmp_path / 'b')) == 2
     assert 'relay/front/image_raw' in capsys.readouterr().out
     assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()

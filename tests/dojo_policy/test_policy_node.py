@@ -127,7 +127,7 @@ def processes(policy_files, sim_cameras, tmp_path_factory):
     sim = NodeProcess('dojo_sim.sim_node', params_file=policy_files['sim_yaml'],
                       parameters={'real_time_factor': 1.0, **sim_cameras}, log_path=logs / 'sim_node.log').start()
     policy = NodeProcess('dojo_policy.policy_node', params_file=policy_files['policy_yaml'], parameters={
-        'checkpoint': str(policy_files['random']), 'features': str(policy_files['small_map']), 'use_sim_time': True,
+        'checkpoint': str(policy_files['random']), 'feature_map': str(policy_files['small_map']), 'use_sim_time': True,
         'inference_threads': 1, 'diagnostics_period_s': 0.5}, log_path=logs / 'policy_node.log').start()
     yield sim, policy
     codes = policy.stop(), sim.stop()
@@ -149,7 +149,7 @@ def steps(commands: list[np.ndarray]) -> np.ndarray:
 
 
 def test_closed_loop_commands_flow_and_the_arm_moves(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['small_map']),
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']),
                     max_step_rad=0.25, execution='checkpoint')
     start = probe.measured()
     commands = probe.new_commands(45)
@@ -160,11 +160,11 @@ def test_closed_loop_commands_flow_and_the_arm_moves(probe, policy_files):
     assert message == 'active: commanding' and int(values['commands']) > 0
     assert float(values['control_rate_hz']) > 10, values
     inference = probe.status['policy_node: inference'][1]
-    assert float(inference['latency_p50_ms']) > 0 and inference['execution'] == 'queue (10 of 10)'
+    assert float(inference['latency_p50_ms']) > 0 and inference['execution'] == 'queue (10 of 10, next chunk at 5 left, replace)'
 
 
 def test_temporal_ensembling_runs_a_chunk_every_step(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['small_map']),
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']),
                     execution='temporal_ensemble')
     probe.new_commands(30)
     _, values = probe.fresh_control(lambda m, v: int(v.get('chunks', 0)) > 20)
@@ -173,7 +173,7 @@ def test_temporal_ensembling_runs_a_chunk_every_step(probe, policy_files):
 
 
 def test_out_of_range_actions_are_clamped_and_step_limited(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['out_of_range']), features=str(policy_files['small_map']),
+    probe.configure(checkpoint=str(policy_files['out_of_range']), feature_map=str(policy_files['small_map']),
                     max_step_rad=0.05, execution='checkpoint')
     start = probe.measured()
     commands = probe.new_commands(40)      # every one was checked against the limits on arrival
@@ -186,7 +186,7 @@ def test_out_of_range_actions_are_clamped_and_step_limited(probe, policy_files):
 
 
 def test_nan_policy_output_holds_and_is_counted(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['nan']), features=str(policy_files['small_map']))
+    probe.configure(checkpoint=str(policy_files['nan']), feature_map=str(policy_files['small_map']))
     held = probe.new_commands(30)
     assert all(np.array_equal(c, held[0]) for c in held), 'a NaN policy must only hold the start pose'
     _, values = probe.fresh_control(lambda m, v: int(v.get('holds.non_finite_action', 0)) > 0)
@@ -196,7 +196,7 @@ def test_nan_policy_output_holds_and_is_counted(probe, policy_files):
 
 def test_stale_camera_holds_then_resumes(probe, policy_files):
     probe.relay_on = True
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['relay_map']))
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['relay_map']))
     moving = probe.new_commands(20)
     assert len({tuple(c) for c in moving}) > 5
     probe.relay_on = False
@@ -210,7 +210,7 @@ def test_stale_camera_holds_then_resumes(probe, policy_files):
 
 
 def test_enable_and_deactivate_stop_new_targets(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['small_map']))
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']))
     probe.new_commands(10)
     probe.enable(False)
     probe.spin_for(0.2)                     # commands already on the wire
@@ -229,7 +229,7 @@ def test_enable_and_deactivate_stop_new_targets(probe, policy_files):
 
 
 def test_controller_command_forms(probe, policy_files):
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['small_map']),
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']),
                     command_type='position_controller')
     assert probe.spin_until(lambda: len(probe.controller_commands['arm']) >= 5
                             and len(probe.controller_commands['gripper']) >= 5)
@@ -247,7 +247,7 @@ def test_controller_command_forms(probe, policy_files):
 def test_mismatched_features_and_bad_transitions_are_refused_cleanly(probe, policy_files, processes):
     assert probe.lifecycle.go('unconfigured')
     assert not probe.lifecycle.transition(Transition.TRANSITION_ACTIVATE)   # not configured: refused, node alive
-    probe.set_parameters(features=str(policy_files['wide_map']))
+    probe.set_parameters(feature_map=str(policy_files['wide_map']))
     assert not probe.lifecycle.transition(Transition.TRANSITION_CONFIGURE)
     message, _ = probe.fresh_control(lambda m, v: 'FeatureMapError' in m)
     assert 'observation.images.front' in message and '(3, 48, 64)' in message and '(3, 48, 80)' in message
@@ -256,5 +256,5 @@ def test_mismatched_features_and_bad_transitions_are_refused_cleanly(probe, poli
     message, _ = probe.fresh_control(lambda m, v: 'FileNotFoundError' in m)
     assert 'missing is not a directory' in message
     assert all(p.alive() for p in processes)
-    probe.configure(checkpoint=str(policy_files['random']), features=str(policy_files['small_map']))
+    probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']))
     probe.new_commands(5)

@@ -36,7 +36,10 @@ from dojo_core.cell_features import CellFeatures
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, write_report
 from dojo_core.policies.features import ACTION_KEY
 from dojo_core.robot.description import share_dir
-from dojo_core.sync import load_feature_map
+from dojo_core.policies import PolicyConfig
+from dojo_core.policies.hub import resolve_dir
+from dojo_core.serving import resolve_feature_map
+from dojo_core.sync import FeatureMap, load_feature_map
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.messages import message_class
 from dojo_ros.process import NodeProcess
@@ -161,9 +164,9 @@ class EvalClient(Node):
         return outcome, holds
 
 
-def sim_camera_parameters(features: str) -> dict[str, int]:
+def sim_camera_parameters(features: FeatureMap) -> dict[str, int]:
     """sim_node camera sizes (`<camera>_camera.width/height`) that the feature map's images need."""
-    cameras = CellFeatures.from_feature_map(load_feature_map(features)).cameras
+    cameras = CellFeatures.from_feature_map(features).cameras
     return {f'{cam.camera}_camera.{key}': value for cam in cameras
             for key, value in (('width', cam.width), ('height', cam.height))}
 
@@ -172,10 +175,10 @@ def run_policy(args: argparse.Namespace, out: Path, sim: NodeProcess) -> EvalRep
     """The episodes of a checkpoint; starts `sim` and policy_node."""
     sim.start()
     policy = NodeProcess('dojo_policy.policy_node', params_file=args.policy_config, parameters={
-        'checkpoint': args.policy, 'features': args.features, 'device': args.device, 'use_sim_time': True,
+        'checkpoint': args.policy, 'feature_map': args.feature_map, 'device': args.device, 'use_sim_time': True,
         'start_enabled': False, 'autostart': False}, log_path=out / 'policy_node.log').start()
     try:
-        observed = {spec.topic: spec.type for name, spec in load_feature_map(args.features).features.items()
+        observed = {spec.topic: spec.type for name, spec in args.map.features.items()
                     if name != ACTION_KEY}
         client = EvalClient({'sim_node': sim, POLICY_NODE: policy}, observed)
         lifecycle = LifecycleClient(client, POLICY_NODE)
@@ -186,7 +189,7 @@ def run_policy(args: argparse.Namespace, out: Path, sim: NodeProcess) -> EvalRep
             raise EvalError(f'{POLICY_NODE} did not configure and activate ({reason}); see {policy.log_path}')
         client.spin_until(lambda: len(client.counts) == len(observed) + 1, f'{", ".join(observed)} and sim/success')
         report = EvalReport(args.name or _checkpoint_name(args.policy), [], {
-            'agent': f'policy {args.policy} (policy_node, {args.features})', 'seed': args.seed,
+            'agent': f'policy {args.policy} (policy_node, {args.map_source})', 'seed': args.seed,
             'time_limit_s': args.time_limit, 'real_time_factor': args.real_time_factor})
         holds: Counter[str] = Counter()
         per_episode = []
@@ -263,9 +266,10 @@ class EvalVerb:
         parser.add_argument('--time-limit', type=float, default=30.0,
                             help='sim seconds per episode before it counts as failed (default: 30)')
         parser.add_argument('--out', default='outputs/eval', help='report and node logs (default: outputs/eval)')
-        parser.add_argument('--features', default='so101_sim',
-                            help='feature map of the policy: a name in config/features or a YAML path; the sim '
-                                 'cameras are sized to it (default: so101_sim)')
+        parser.add_argument('--feature-map', default='',
+                            help="feature map of the policy: a name in config/features or a YAML path that must agree "
+                                 "with the checkpoint's; the sim cameras are sized to it (default: the map embedded "
+                                 'in the checkpoint)')
         parser.add_argument('--real-time-factor', type=float, default=1.0,
                             help='sim_node real_time_factor: 1 gives the policy the time a robot would; '
                                  '0 runs as fast as possible (default: 1)')
@@ -276,6 +280,16 @@ class EvalVerb:
                             help='policy_node parameter file (default: the installed config/policy.yaml)')
         parser.add_argument('--name', default='', help='name of the agent in the report (default: from --policy)')
 
+    @staticmethod
+    def resolve_map(args: argparse.Namespace) -> dict[str, int]:
+        """args.map: the feature map policy_node will serve the checkpoint with (the embedded one, or
+        --feature-map checked against it), as policy_node resolves it; the sim camera parameters it needs."""
+        if args.feature_map:   # a map the cell cannot serve is refused before the checkpoint is read
+            sim_camera_parameters(load_feature_map(args.feature_map))
+        config = PolicyConfig.load(resolve_dir(args.policy))
+        args.map, args.map_source = resolve_feature_map(args.policy, config, args.feature_map)
+        return sim_camera_parameters(args.map)
+
     def main(self, args: argparse.Namespace) -> int:
         if args.episodes < 1 or args.time_limit <= 0:
             print('dojo eval: --episodes must be at least 1 and --time-limit positive')
@@ -283,9 +297,9 @@ class EvalVerb:
         expert = args.policy == EXPERT
         try:
             cameras = {f'{cam}_camera.rate_hz': 0.0 for cam in ('front', 'wrist')} if expert else \
-                sim_camera_parameters(args.features)
+                self.resolve_map(args)
         except (ValueError, OSError) as exc:
-            print(f'dojo eval: feature map {args.features!r}: {exc}')
+            print(f'dojo eval: feature map {args.feature_map or "of the checkpoint"}: {exc}')
             return 2
         config = share_dir('dojo_bringup') / 'config'
         args.sim_config = args.sim_config or config / 'sim.yaml'

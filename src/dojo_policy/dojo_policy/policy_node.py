@@ -1,10 +1,12 @@
-"""policy_node: a learned policy (ACT now) commanding the arm from ROS topics, as a lifecycle node.
+"""policy_node: a learned policy commanding the arm from ROS topics, as a lifecycle node over dojo_core.serving.
 
 Lifecycle (`ros2 lifecycle set /policy_node <transition>`; `autostart` does configure + activate):
 
-* configure: load the checkpoint (`checkpoint`: a local directory or a Hub repo id), load the
-  feature map (`features`) and check that it gives the policy exactly the inputs it was trained on
-  (names, shapes) and takes its action joints back (every mismatch listed in the error), read the
+* configure: load the checkpoint (`checkpoint`: a local directory or a Hub repo id) and the feature
+  map embedded in it (the map its training data was recorded with; `feature_map` overrides it and
+  must then agree with it: names, shapes, units, fps, one error line naming the mismatch), check
+  that it gives the policy exactly the inputs it was trained on (names, shapes) and takes its
+  action joints back (every mismatch listed in the error), read the
   URDF limits, start the inference thread (one warm-up inference) and subscribe to the mapped topics;
 * activate: start a run (fresh step count, no queued actions, the measured position as the
   reference of the first command) and the control timer at `control_rate_hz`;
@@ -20,7 +22,7 @@ messages; the control timer, on the node clock so use_sim_time is honoured, buil
 observation, hands it to the inference thread without waiting, executes the current chunk and
 publishes; lifecycle, enable, diagnostics), so callbacks never overlap and no command goes out
 after deactivate or disable returns. The model runs in its own worker thread (see
-control.PolicyController). No callback blocks for long, so a second executor thread would buy
+dojo_core.serving.PolicyController). No callback blocks for long, so a second executor thread would buy
 nothing, and rclpy's MultiThreadedExecutor costs the other threads of the process the GIL for
 up to ~150 ms at a time (measured with VGA images at 30 Hz), which is control-loop jitter.
 
@@ -37,25 +39,22 @@ from dataclasses import dataclass, field
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
-from dojo_core.policies import PolicyConfig, load_policy
-from dojo_core.policies.execution import ChunkExecution, make_execution
+from dojo_core.policies import load_policy
 from dojo_core.robot.description import ARM_JOINTS, expand_xacro, joint_limits
-from dojo_core.robot.safety import DEFAULT_MAX_STEP, CommandLimiter
-from dojo_core.sync import load_feature_map
+from dojo_core.serving import WAITING, PolicyController, ServingConfig, bind_features, resolve_feature_map
+from dojo_core.sync import task_text
 from dojo_policy.commands import COMMAND_TYPES, CommandOutput, default_topic
-from dojo_policy.control import WAITING, PolicyController
-from dojo_policy.features import bind_features
 from dojo_ros.diagnostics import DiagnosticsPublisher, RateMeter, TaskResult
 from dojo_ros.lifecycle import refuse_invalid_transitions
 from dojo_ros.messages import message_class
 from dojo_ros.params import declare_parameters
-from dojo_ros.qos import SENSOR_QOS
+from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 from dojo_ros.runner import run_node
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
-EXECUTIONS = ('checkpoint', 'queue', 'temporal_ensemble')
 #: Timer calls per control period; the controller acts once per step. Under use_sim_time the node
 #: clock moves in /clock increments of one sim control period (+-1 ns of rounding), and a timer of
 #: exactly that period misses about every fourth of them.
@@ -63,8 +62,10 @@ TIMER_OVERSAMPLING = 2
 
 
 @dataclass
-class PolicyNodeConfig:
-    """Read again at every configure: change them, then cleanup + configure."""
+class PolicyNodeConfig(ServingConfig):
+    """Read again at every configure: change them, then cleanup + configure. The serving fields
+    (rate, execution, thresholds, safety) are dojo_core.serving.ServingConfig's, shared with the
+    ROS-free rollouts."""
 
     checkpoint: str = field(default='', metadata={
         'description': 'Policy checkpoint: a local directory (config.json + model.safetensors) or a Hugging Face '
@@ -74,34 +75,10 @@ class PolicyNodeConfig:
         'description': 'Torch device of the model (cpu, cuda, cuda:1, ...); auto = cuda when available.'})
     inference_threads: int = field(default=0, metadata={
         'description': 'Torch intra-op threads for CPU inference; 0 = torch default.', 'range': (0, 256)})
-    features: str = field(default='so101_sim', metadata={
-        'description': 'Feature map (topics -> policy features), the one the training data was recorded with: '
-                       'a name in config/features of dojo_bringup, or a path to a YAML file.'})
-    control_rate_hz: float = field(default=0.0, metadata={
-        'description': "Control rate (Hz, node clock); 0 = the policy's fps (else the feature map's). One "
-                       'action per step: another rate plays the chunks faster or slower.', 'range': (0.0, 1000.0)})
-    execution: str = field(default='checkpoint', metadata={
-        'description': f"How chunks become actions, one of {EXECUTIONS}: checkpoint = the checkpoint's own "
-                       '(temporal_ensemble if it sets temporal_ensemble_coeff, else queue).'})
-    n_action_steps: int = field(default=0, metadata={
-        'description': "queue: actions of each chunk executed open loop; 0 = the checkpoint's.",
-        'range': (0, 10000)})
-    temporal_ensemble_coeff: float = field(default=0.01, metadata={
-        'description': 'temporal_ensemble (chosen explicitly): weight exp(-coeff * i) of the i-th oldest '
-                       'prediction of a step (0.01 in the ACT paper).', 'range': (0.0, 10.0)})
-    refill_threshold: int = field(default=0, metadata={
-        'description': 'queue: request the next chunk when this many actions are left; 0 = the recent chunk '
-                       'delay in steps + 1, so it arrives before the queue runs dry.', 'range': (0, 10000)})
-    merge_old_weight: float = field(default=0.0, metadata={
-        'description': 'queue: weight of the queued actions where a new chunk overlaps them (0 = the new chunk '
-                       'replaces them).', 'range': (0.0, 1.0)})
-    max_obs_age: float = field(default=0.2, metadata={
-        'description': 'Hold the last command when any observed feature is older than this (s, node clock).',
-        'range': (0.001, 60.0)})
-    max_step_rad: float = field(default=DEFAULT_MAX_STEP, metadata={
-        'description': 'Largest change of any joint command between two control steps (rad); the default is '
-                       "the ROS-free rollouts' and the expert's.",
-        'range': (1e-4, 3.0)})
+    feature_map: str = field(default='', metadata={
+        'description': 'Feature map (topics -> policy features): empty = the one embedded in the checkpoint (the '
+                       'map its training data was recorded with). A name in config/features of dojo_bringup or a '
+                       'YAML path overrides it, and must then agree with the checkpoint (names, shapes, units, fps).'})
     urdf_file: str = field(default='', metadata={
         'description': 'URDF/xacro whose joint limits bound every command; empty = the installed SO-101.'})
     command_type: str = field(default='joint_state', metadata={
@@ -125,8 +102,7 @@ class PolicyNodeConfig:
         'description': 'Period of /diagnostics (s, node clock).', 'range': (0.01, 60.0), 'read_only': True})
 
     def __post_init__(self) -> None:
-        if self.execution not in EXECUTIONS:
-            raise ValueError(f'execution must be one of {EXECUTIONS}, got {self.execution!r}')
+        super().__post_init__()
         if self.command_type not in COMMAND_TYPES:
             raise ValueError(f'command_type must be one of {COMMAND_TYPES}, got {self.command_type!r}')
 
@@ -134,17 +110,6 @@ class PolicyNodeConfig:
         if self.device == 'auto':
             return 'cuda' if torch.cuda.is_available() else 'cpu'
         return self.device
-
-    def make_execution(self, policy: PolicyConfig) -> tuple[str, ChunkExecution]:
-        """(description, execution) from these settings and the checkpoint's."""
-        mode, coeff = self.execution, self.temporal_ensemble_coeff
-        if mode == 'checkpoint':
-            ensemble = policy.temporal_ensemble_coeff is not None
-            mode, coeff = ('temporal_ensemble', policy.temporal_ensemble_coeff) if ensemble else ('queue', coeff)
-        steps = min(self.n_action_steps or policy.n_action_steps, policy.chunk_size)
-        text = (f'temporal_ensemble (coeff {coeff:g})' if mode == 'temporal_ensemble'
-                else f'queue ({steps} of {policy.chunk_size})')
-        return text, make_execution(mode, steps, coeff, self.merge_old_weight)
 
 
 class PolicyNode(LifecycleNode):
@@ -197,39 +162,40 @@ class PolicyNode(LifecycleNode):
         self.cfg = cfg = declare_parameters(self, PolicyNodeConfig)
         if not cfg.checkpoint:
             raise ValueError('parameter checkpoint is empty: give a checkpoint directory or a Hub repo id')
-        features = load_feature_map(cfg.features)
         if cfg.inference_threads:
             torch.set_num_threads(cfg.inference_threads)
         policy = load_policy(cfg.checkpoint, device=cfg.torch_device(), revision=cfg.revision or None)
-        binding = bind_features(policy.config, features, source=f'feature map {cfg.features!r}')
-        rate = cfg.control_rate_hz or policy.config.fps or features.fps
+        features, source = resolve_feature_map(cfg.checkpoint, policy.config, cfg.feature_map)
+        binding = bind_features(policy.config, features, source=source)
+        limits = joint_limits(expand_xacro(cfg.urdf_file or None), binding.joints)
+        controller = PolicyController(policy, binding, cfg, limits, fallback_fps=features.fps)
+        rate = controller.rate_hz
+        # Kept as soon as made, so that a failure further on releases them (on_configure -> _release).
+        self._controller, self._rate_hz = controller, rate
         if policy.config.fps and abs(rate - policy.config.fps) > 1e-6:
             self.get_logger().warning(f'control_rate_hz {rate:g} differs from the policy fps {policy.config.fps:g}: '
                                       'its actions play at the control rate')
-        execution_text, execution = cfg.make_execution(policy.config)
-        limits = joint_limits(expand_xacro(cfg.urdf_file or None), binding.joints)
-        # Kept as soon as made, so that a failure further on releases them (on_configure -> _release).
         output = CommandOutput(self, cfg.command_type, binding.joints,
                                topic=cfg.command_topic or default_topic(cfg.command_type, binding.action.topic),
                                controller_joints=cfg.controller_joints, gripper_topic=cfg.gripper_topic,
                                period_s=1.0 / rate)
         self._output = output
-        controller = PolicyController(policy, binding, execution, CommandLimiter(limits, cfg.max_step_rad), rate,
-                                      cfg.max_obs_age, cfg.refill_threshold)
-        self._controller, self._rate_hz = controller, rate
         warm_up = controller.warm_up()
         for topic, type_name in controller.observations.topics().items():
             self._subscriptions_made.append(self.create_subscription(
                 message_class(type_name), topic, lambda msg, t=topic: self._on_message(controller, t, msg),
                 SENSOR_QOS))
+        if features.task_topic:
+            self._subscriptions_made.append(self.create_subscription(
+                String, features.task_topic, lambda msg: setattr(controller.observations, 'task', task_text(msg)),
+                LATCHED_QOS))
         self._summary = {'checkpoint': cfg.checkpoint, 'policy_type': policy.config.type,
-                         'device': str(policy.device), 'execution': execution_text, 'rate_hz': rate,
-                         'warm_up_ms': warm_up * 1e3,
-                         'features': cfg.features, 'commands': output.describe()}
+                         'device': str(policy.device), 'execution': controller.execution_text, 'rate_hz': rate,
+                         'warm_up_ms': warm_up * 1e3, 'feature_map': source, 'commands': output.describe()}
         self.get_logger().info(
             f'{policy.config.type} policy from {cfg.checkpoint} on {policy.device}: reads '
-            f'{", ".join(f"{n} <- {s.topic}" for n, s in binding.inputs.items())}; commands {output.describe()} at '
-            f'{rate:g} Hz ({execution_text}); activate to start')
+            f'{", ".join(f"{n} <- {s.topic}" for n, s in binding.inputs.items())} ({source}); commands '
+            f'{output.describe()} at {rate:g} Hz ({controller.execution_text}); activate to start')
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._controller.start_run()

@@ -57,6 +57,8 @@ STAT_KEYS = ('min', 'max', 'mean', 'std', 'count', *QUANTILE_KEYS)
 
 # Extra info.json key for what LeRobot's schema has no place for (LeRobot ignores unknown keys).
 DOJO_INFO_KEY = 'dojo'
+#: info.json["dojo"][FEATURE_MAP_KEY]: {'yaml': the feature map the dataset was recorded with, 'sha256': its hash}
+FEATURE_MAP_KEY = 'feature_map'
 UNITS_RADIANS = 'radians'  # REP-103: every joint in rad (dojo's native convention)
 UNITS_DEGREES = 'degrees'  # lerobot SO-101 `use_degrees=True`: arm joints in deg, gripper 0..100
 UNITS = (UNITS_RADIANS, UNITS_DEGREES)

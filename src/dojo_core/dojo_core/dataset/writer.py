@@ -146,8 +146,8 @@ class DatasetWriter:
     @classmethod
     def create(cls, root: str | os.PathLike, repo_id: str, fps: int, features: Mapping[str, Mapping[str, Any]],
                robot_type: str | None = None, *, video: VideoEncoderConfig | None = None,
-               units: str = UNITS_RADIANS, chunks_size: int = DEFAULT_CHUNKS_SIZE,
-               data_files_size_in_mb: float = DEFAULT_DATA_FILES_SIZE_IN_MB,
+               units: str = UNITS_RADIANS, dojo_info: Mapping[str, Any] | None = None,
+               chunks_size: int = DEFAULT_CHUNKS_SIZE, data_files_size_in_mb: float = DEFAULT_DATA_FILES_SIZE_IN_MB,
                video_files_size_in_mb: float = DEFAULT_VIDEO_FILES_SIZE_IN_MB,
                queue_size: int = 30, put_timeout_s: float = 10.0) -> DatasetWriter:
         """Start a new dataset in `root` (which must not exist or be empty).
@@ -156,7 +156,8 @@ class DatasetWriter:
         'shape': [6], 'names': [...]}, 'observation.images.front': {'dtype': 'video', 'shape':
         [480, 640, 3]}}; timestamp/frame_index/episode_index/index/task_index are added. `units`
         is recorded as info.json["dojo"]["units"] (the writer stores values as given; see
-        format.radians_to_lerobot_degrees for lerobot's SO-101 degree convention).
+        format.radians_to_lerobot_degrees for lerobot's SO-101 degree convention); `dojo_info` adds
+        to that block (the recorder stores the feature map there, which training embeds in checkpoints).
         """
         if isinstance(fps, bool) or int(fps) != fps or fps <= 0:
             raise ValueError(f'fps must be a positive integer (LeRobot stores it as int), got {fps!r}')
@@ -191,7 +192,7 @@ class DatasetWriter:
             'data_path': DEFAULT_DATA_PATH,
             'video_path': DEFAULT_VIDEO_PATH if video_keys(features) else None,
             'features': features,
-            DOJO_INFO_KEY: {'units': units, 'repo_id': repo_id},
+            DOJO_INFO_KEY: {**(dojo_info or {}), 'units': units, 'repo_id': repo_id},
         }
         lock = WriterLock(root).acquire()
         try:

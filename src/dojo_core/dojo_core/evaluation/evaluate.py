@@ -11,32 +11,37 @@ from tqdm import tqdm
 
 from dojo_core.cell_features import CellFeatures
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport
-from dojo_core.evaluation.rollout import RolloutConfig, rollout
+from dojo_core.evaluation.rollout import RolloutConfig, rollout, sim_feature_map
 from dojo_core.expert import ExpertConfig, run_episode
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.policies import Policy
+from dojo_core.serving import ServingConfig
 from dojo_core.sim import SimCell, SimConfig
+from dojo_core.sync import FeatureMap
 
 
 def evaluate(agent: Policy | ExpertConfig, seeds: Iterable[int], *, name: str | None = None,
              cell: SimCell | None = None, sim_config: SimConfig | None = None,
-             rollout_config: RolloutConfig | None = None, features: CellFeatures | None = None,
-             progress: bool = False) -> EvalReport:
+             rollout_config: RolloutConfig | None = None, serving: ServingConfig | None = None,
+             feature_map: FeatureMap | None = None, task: str = '', progress: bool = False) -> EvalReport:
     """One episode per seed; `agent` is a loaded policy or an ExpertConfig (the scripted expert).
 
     Without `cell`, one is built from `sim_config`, or for a policy with the camera sizes it was
-    trained on. `rollout_config` and `features` apply to policies (see `rollout`).
+    trained on. `rollout_config`, `serving`, `feature_map` and `task` apply to policies (see
+    `rollout`: the policy is served by the serving controller, as policy_node serves it).
     """
     seeds = list(seeds)
     is_policy = isinstance(agent, Policy)
     if is_policy:
-        features = features or CellFeatures.from_policy(agent.config)
+        feature_map = feature_map or sim_feature_map(agent.config)
+        features = CellFeatures.from_feature_map(feature_map)
         rollout_config = rollout_config or RolloutConfig()
+        serving = serving or ServingConfig()
         info = {'agent': f'{agent.config.type} policy', 'fps': agent.config.fps, 'chunk_size': agent.config.chunk_size,
-                'n_action_steps': agent.config.n_action_steps,
-                'temporal_ensemble_coeff': agent.config.temporal_ensemble_coeff,
+                'n_action_steps': serving.action_steps(agent.config),
+                'execution': serving.make_execution(agent.config)[0],
                 'time_limit_s': rollout_config.time_limit_s, 'max_steps': rollout_config.max_steps,
-                'max_step_rad': rollout_config.max_step_rad}
+                'latency_s': rollout_config.latency_s, 'max_step_rad': serving.max_step_rad}
     elif isinstance(agent, ExpertConfig):
         info = {'agent': 'scripted pick-and-place expert', 'noise': agent.noise}
     else:
@@ -50,7 +55,8 @@ def evaluate(agent: Policy | ExpertConfig, seeds: Iterable[int], *, name: str | 
         bar = tqdm(seeds, desc=report.name, unit='episode', disable=not progress, dynamic_ncols=True)
         for seed in bar:
             if is_policy:
-                result = rollout(agent, cell, seed, rollout_config, features=features)
+                result = rollout(agent, cell, seed, rollout_config, serving=serving, feature_map=feature_map,
+                                 task=task)
             else:
                 result = run_episode(cell, seed, agent, model)
             report.episodes.append(EpisodeOutcome(int(seed), result.success, result.duration_s, result.steps,

@@ -1,12 +1,17 @@
-"""Run a trained policy closed-loop on the SimCell, without ROS: one seeded episode per call.
+"""Run a trained policy closed-loop on the SimCell, without ROS, through the serving controller.
 
-The policy sees what it was trained on: the observation is built by `CellFeatures` exactly as
-the dataset features are (state vector in feature order and units, cameras rendered as uint8
-(H, W, 3)), and its actions run through `policy.select_action`, i.e. the chunk queue or temporal
-ensembling its config asks for. Every command passes the same safety clamp as on the robot
-(joint limits, largest step per control period), so a success here is one the robot could have
-executed. A policy trained at a lower rate than the cell's control rate is asked every
-control_rate / fps periods and its target held in between.
+The episode is served by `dojo_core.serving.PolicyController`, the object behind policy_node: the
+same feature binding, observation history and task, asynchronous chunk execution, holds and
+command limiter. The cell's sensors go into the controller's observation buffer stamped with sim
+time, the controller ticks on the sim clock, and its commands are applied for one control period
+each. Inference runs synchronously, but its chunk reaches the controller only after the sim time
+the inference took (`SimulatedLatency`: the measured wall time, or `latency_s`), so a rollout that
+runs faster than real time still sees chunks as late as the robot would. A success here is one
+the served policy would have had at real time on this machine.
+
+The feature map says how the cell's quantities become the policy's features (units, cameras):
+the checkpoint's embedded map when evaluating a checkpoint (`dojo_core.serving.resolve_feature_map`),
+else the sim cell's topics in radians for the policy's features (`sim_feature_map`).
 """
 from __future__ import annotations
 
@@ -18,14 +23,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dojo_core.cell_features import CellFeatures, periods_per_frame
-from dojo_core.robot.safety import DEFAULT_MAX_STEP, CommandLimiter
-from dojo_core.policies import Policy
+from dojo_core.policies import Policy, PolicyConfig
+from dojo_core.policies.features import ACTION_KEY, IMAGE_PREFIX, FeatureType
+from dojo_core.robot.description import JOINT_NAMES
+from dojo_core.serving import PolicyController, ServingConfig, SimulatedLatency, bind_features
 from dojo_core.sim import SimCell
+from dojo_core.sync import FeatureMap
+from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX
 
 
 @dataclass
 class RolloutConfig:
-    """When an episode ends without success, and how far a command may move the joints per period."""
+    """When an episode ends without success, and how inference latency is simulated."""
 
     time_limit_s: float = field(default=30.0, metadata={
         'description': 'Sim seconds before an episode counts as failed (the expert needs about 10).',
@@ -33,9 +42,9 @@ class RolloutConfig:
     max_steps: int = field(default=0, metadata={
         'description': 'Control periods before an episode counts as failed; 0 = time_limit_s decides.',
         'range': (0, 10**7)})
-    max_step_rad: float = field(default=DEFAULT_MAX_STEP, metadata={
-        'description': 'Largest change of any joint command per control period (rad), as on the robot.',
-        'range': (1e-4, 3.0)})
+    latency_s: float | None = field(default=None, metadata={
+        'description': 'Sim seconds between an observation and its chunk; None = the measured wall time of '
+                       'each inference (what the robot waits at real time on this machine).'})
 
     def steps(self, control_rate_hz: float) -> int:
         return self.max_steps or math.ceil(self.time_limit_s * control_rate_hz - 1e-9)
@@ -44,7 +53,8 @@ class RolloutConfig:
 @dataclass
 class RolloutResult:
     """How the episode ended. `duration_s` is sim time until success (or until it stopped); `limited_steps`
-    counts commands the safety clamp changed (`step_limited_steps` of them for the step limit)."""
+    counts commands the safety clamp changed (`step_limited_steps` of them for the step limit); `holds`
+    the control steps that repeated the last command, by reason (as policy_node counts them)."""
 
     success: bool
     duration_s: float
@@ -52,8 +62,34 @@ class RolloutResult:
     reason: str
     limited_steps: int = 0
     step_limited_steps: int = 0
-    inference_s: float = 0.0  # wall time spent in select_action (chunk predictions)
+    inference_s: float = 0.0  # wall time spent in inference (chunk predictions)
     wall_s: float = 0.0
+    holds: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
+
+
+def sim_feature_map(config: PolicyConfig, fps: int = 30) -> FeatureMap:
+    """The sim cell's topics as a policy's features, joints in radians: what sim_node gives a policy
+    trained on data recorded from it with config/features/so101_sim.yaml's conventions."""
+    features = {}
+    for name, feature in {**config.input_features, **config.output_features}.items():
+        if feature.type is FeatureType.VISUAL:
+            if not name.startswith(IMAGE_PREFIX):
+                raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
+            features[name] = {'topic': f'cameras/{name[len(IMAGE_PREFIX):]}/image_raw', 'type': IMAGE,
+                              'height': feature.shape[1], 'width': feature.shape[2]}
+            continue
+        if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
+            raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
+        suffix = '.' + JOINT_SUFFIX['position']
+        names = feature.names or ()
+        if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
+            raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
+                             f'cell joints, got {names}')
+        features[name] = {'topic': 'joint_commands' if name == ACTION_KEY else 'joint_states', 'type': JOINT_STATE,
+                          'joints': [n[:-len(suffix)] for n in names],
+                          'max_age': math.inf if name == ACTION_KEY else 0.1}
+    return FeatureMap.from_dict({'fps': int(config.fps or fps), 'features': features}, source='the sim cell map')
 
 
 def policy_period(policy: Policy, control_rate_hz: float) -> int:
@@ -62,46 +98,53 @@ def policy_period(policy: Policy, control_rate_hz: float) -> int:
 
 
 def rollout(policy: Policy, cell: SimCell, seed: int, config: RolloutConfig | None = None, *,
-            features: CellFeatures | None = None,
+            serving: ServingConfig | None = None, feature_map: FeatureMap | None = None, task: str = '',
             on_step: Callable[[SimCell, np.ndarray], None] | None = None) -> RolloutResult:
-    """Reset `cell` with `seed` and let `policy` act until the task succeeds or the limit is reached.
+    """Reset `cell` with `seed` and serve `policy` on it until the task succeeds or the limit is reached.
 
-    `features` maps the cell onto the policy's features (default: radians, `CellFeatures.from_policy`);
-    the cell's cameras must have the policy's image sizes. `on_step(cell, command)` is called
-    before every control step with the command about to be applied (after the safety clamp).
-    A non-finite action ends the episode as a failure; nothing of it is sent.
+    `serving`: the controller's settings (policy_node's defaults when None); `feature_map`: how the
+    cell maps onto the policy's features (default `sim_feature_map`); the cell's cameras must have
+    its image sizes. `task`: the instruction the policy reads. `on_step(cell, command)` is called
+    before every control period with the command about to be applied (after the limiter).
     """
     config = config or RolloutConfig()
-    features = features or CellFeatures.from_policy(policy.config)
-    features.check_policy(policy.config)
+    feature_map = feature_map or sim_feature_map(policy.config)
+    features = CellFeatures.from_feature_map(feature_map)
     features.sim_config(cell.config)  # raises if the cameras differ from the policy's
-    every = policy_period(policy, cell.config.control_rate_hz)
-    limiter = CommandLimiter(cell.limits, config.max_step_rad)
+    binding = bind_features(policy.config, feature_map, source='the rollout feature map')
+    controller = PolicyController(policy, binding, serving or ServingConfig(), cell.limits.subset(binding.joints),
+                                  fallback_fps=feature_map.fps,
+                                  worker=lambda predict: SimulatedLatency(predict, config.latency_s))
+    every = periods_per_frame(cell.config.control_rate_hz, controller.rate_hz)
+    joint_index = [JOINT_NAMES.index(joint) for joint in binding.joints]
     started = time.perf_counter()
     cell.reset(seed)
-    policy.reset()
+    controller.observations.task = task
     start = cell.time
-    limiter.reset(cell.observation(render=False).joint_positions)
-    target = limiter.last
-    inference = 0.0
+    target = cell.observation(render=False).joint_positions.copy()
+    steps = config.steps(cell.config.control_rate_hz)
 
-    def result(success: bool, steps: int, reason: str) -> RolloutResult:
-        return RolloutResult(success, cell.time - start, steps, reason, limiter.limited, limiter.step_limited,
-                             inference, time.perf_counter() - started)
+    def result(success: bool, step: int, reason: str) -> RolloutResult:
+        limiter = controller.limiter
+        return RolloutResult(success, cell.time - start, step, reason, limiter.limited, limiter.step_limited,
+                             controller.inference_s, time.perf_counter() - started,
+                             controller.holds.snapshot(), controller.events.snapshot().get('chunks', 0))
 
-    for step in range(config.steps(cell.config.control_rate_hz)):
-        if step % every == 0:
-            tick = time.perf_counter()
-            action = policy.select_action(features.observation(cell))
-            inference += time.perf_counter() - tick
-            target = features.targets(action, target)
-        try:
-            command = limiter(target)
-        except ValueError as exc:
-            return result(False, step, f'policy output refused: {exc}')
-        if on_step is not None:
-            on_step(cell, command)
-        cell.step(command)
-        if cell.success():
-            return result(True, step + 1, 'cube placed')
-    return result(False, config.steps(cell.config.control_rate_hz), 'time limit')
+    try:
+        for step in range(steps):
+            if step % every == 0:
+                now_ns = round((cell.time - start) * 1e9)
+                observation = features.observation(cell)
+                for name in binding.observed:
+                    controller.observations.put(name, now_ns, observation[name])
+                tick = controller.tick(now_ns)
+                if tick is not None and tick.command is not None:
+                    target[joint_index] = tick.command
+            if on_step is not None:
+                on_step(cell, target.copy())
+            cell.step(target)
+            if cell.success():
+                return result(True, step + 1, 'cube placed')
+        return result(False, steps, 'time limit')
+    finally:
+        controller.close()

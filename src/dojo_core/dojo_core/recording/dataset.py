@@ -15,7 +15,8 @@ from typing import Any
 
 from dojo_core.dataset import DatasetWriter, VideoEncoderConfig
 from dojo_core.dataset.format import (
-    DEFAULT_FEATURES, DEFAULT_VIDEO_FILES_SIZE_IN_MB, DOJO_INFO_KEY, INFO_PATH, check_features, video_keys,
+    DEFAULT_FEATURES, DEFAULT_VIDEO_FILES_SIZE_IN_MB, DOJO_INFO_KEY, FEATURE_MAP_KEY, INFO_PATH, check_features,
+    video_keys,
 )
 from dojo_core.recording.features import dataset_units
 from dojo_core.sync import FeatureMap
@@ -66,6 +67,7 @@ def open_dataset(settings: DatasetSettings, features: FeatureMap) -> OpenedDatas
         writer = DatasetWriter.create(
             root, settings.repo_id, features.fps, features.lerobot_features(),
             settings.robot_type or features.robot_type, video=settings.video, units=units,
+            dojo_info={FEATURE_MAP_KEY: {'yaml': features.to_yaml(), 'sha256': features.sha256()}},
             video_files_size_in_mb=settings.video_files_size_in_mb)
         return OpenedDataset(writer, [f'created {root} ({settings.repo_id}, {features.fps} fps, {units})'])
     writer = DatasetWriter.open(root)

@@ -70,6 +70,15 @@ class JointLimits:
     def clamp(self, positions: np.ndarray) -> np.ndarray:
         return np.clip(positions, self.lower, self.upper)
 
+    def subset(self, names: tuple[str, ...]) -> JointLimits:
+        """The limits of `names` (a KeyError names a joint these limits lack), in that order."""
+        missing = [name for name in names if name not in self.names]
+        if missing:
+            raise KeyError(f'no limits for joints {missing}; known: {list(self.names)}')
+        index = [self.names.index(name) for name in names]
+        return JointLimits(tuple(names), self.lower[index], self.upper[index], self.velocity[index],
+                           self.effort[index])
+
 
 def joint_limits(urdf: str, names: tuple[str, ...] = JOINT_NAMES) -> JointLimits:
     """Joint limits of `names` read from URDF text (raises KeyError for a joint the URDF lacks)."""

@@ -33,6 +33,8 @@ File layout (every key is checked; unknown keys are errors, so typos do not pass
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -129,6 +131,38 @@ class FeatureMap:
             return cls(features=specs, **settings)
         except FeatureMapError as exc:
             raise FeatureMapError(f'{source}: {exc}') from None
+
+    # -- saving -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The map as parsed YAML (`from_dict` gives it back): every setting explicit, comments gone."""
+        data: dict[str, Any] = {'fps': self.fps, 'timeline': self.timeline, 'latency': self.latency,
+                                'task_topic': self.task_topic, 'robot_type': self.robot_type, 'features': {}}
+        for name, spec in self.features.items():
+            keys = _COMMON_KEYS + TYPE_SETTINGS[spec.type]
+            entry = {key: getattr(spec, key) for key in keys}
+            entry['joints'] = list(entry['joints']) if 'joints' in entry else None
+            if 'percent' in entry:
+                entry['percent'] = {joint: list(bounds) for joint, bounds in entry['percent'].items()}
+            data['features'][name] = {key: value for key, value in entry.items() if value is not None}
+        return data
+
+    def to_yaml(self) -> str:
+        """The map as a YAML document, what a checkpoint embeds."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def sha256(self) -> str:
+        """Content hash of the map's settings (not of a file's comments or layout)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, allow_nan=True, separators=(',', ':'))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_text(cls, text: str, source: str = '<feature map>') -> FeatureMap:
+        """A map from YAML text (e.g. the one a checkpoint embeds)."""
+        try:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            raise FeatureMapError(f'{source}: not valid YAML: {exc}') from None
+        return cls.from_dict(data, source=source)
 
     # -- what nodes and writers ask ---------------------------------------------------------------
     def lerobot_features(self) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,13 @@ sends its clock and stamps back to zero, and refusing everything stamped before 
 would blind the node until the new clock caught up. Age is measured both ways (|now - stamp|),
 so data from the other side of such a jump is never used.
 
+A message stamped further ahead of the node clock than `max_future_s` is refused and counted
+('future_stamp:<feature>'): kept, it would replace the last good value with one that is never fresh
+until the clock catches up, or (one stamp hours ahead) blind the node for that long.
+
+The task text (a VLA's instruction) is one more input: from the feature map's task topic in ROS,
+from the dataset's task in ROS-free runs.
+
 Thread-safe: subscriptions push from executor threads while the control timer takes snapshots.
 """
 from __future__ import annotations
@@ -21,14 +28,16 @@ from typing import Any
 import numpy as np
 
 from dojo_core.sync import ExtractionError, FeatureSpec
-from dojo_ros.diagnostics import EventCounter
+from dojo_core.metrics import EventCounter
 
 
 class ObservationBuffer:
     """Latest (stamp, value) per feature, filled from messages by topic."""
 
-    def __init__(self, specs: Mapping[str, FeatureSpec]) -> None:
+    def __init__(self, specs: Mapping[str, FeatureSpec], max_future_s: float = 0.5) -> None:
         self.specs = dict(specs)
+        self.max_future_ns = round(max_future_s * 1e9)
+        self.task: str = ''
         self._by_topic: dict[str, list[FeatureSpec]] = {}
         for spec in self.specs.values():
             self._by_topic.setdefault(spec.topic, []).append(spec)
@@ -45,14 +54,22 @@ class ObservationBuffer:
         errors = []
         for spec in self._by_topic[topic]:
             try:
-                entry = (spec.stamp_ns(msg, receive_ns), spec.extract(msg))
+                stamp = spec.stamp_ns(msg, receive_ns)
+                if stamp - receive_ns > self.max_future_ns:
+                    raise ExtractionError(f'stamped {(stamp - receive_ns) * 1e-9:.3f} s ahead of the node clock (more '
+                                          f'than {self.max_future_ns * 1e-9:g} s)', 'future_stamp')
+                value = spec.extract(msg)
             except ExtractionError as exc:
                 self.rejected.increment(f'{exc.reason}:{spec.name}')
                 errors.append(exc)
                 continue
-            with self._lock:
-                self._latest[spec.name] = entry
+            self.put(spec.name, stamp, value)
         return errors
+
+    def put(self, name: str, stamp_ns: int, value: np.ndarray) -> None:
+        """Store a feature's value directly (a ROS-free run reads the cell, not messages)."""
+        with self._lock:
+            self._latest[name] = (stamp_ns, value)
 
     def snapshot(self, now_ns: int, max_age_s: float) -> tuple[dict[str, np.ndarray] | None, str | None]:
         """(values, None) when every feature has data within `max_age_s` of `now_ns`, else

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 
-from dojo_core.robot.safety import CommandLimiter
-from dojo_core.policies import ACTConfig, FeatureType, PolicyFeature, TemporalEnsembler, load_policy
+from dojo_core.policies import FeatureType, PolicyFeature, TemporalEnsembler, load_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.robot import JOINT_NAMES, expand_xacro, joint_limits
 from dojo_core.sync import FeatureMap, FeatureMapError
-from dojo_policy.control import NON_FINITE, WAITING, PolicyController
+from dojo_core.serving import NON_FINITE, WAITING, PolicyController, ServingConfig
 from dojo_core.policies.execution import EnsembleExecution, QueueExecution
-from dojo_policy.features import bind_features
+from dojo_core.serving import bind_features
 from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import vector_to_joint_state
 
@@ -106,8 +106,8 @@ class Cell:
 def make_controller(policy_files, checkpoint: str, max_step: float = 0.25) -> tuple[PolicyController, Cell]:
     policy = load_policy(policy_files[checkpoint])
     binding = bind_features(policy.config, FeatureMap.from_yaml(policy_files['small_map']))
-    controller = PolicyController(policy, binding, QueueExecution(10), CommandLimiter(LIMITS, max_step),
-                                  rate_hz=30.0, max_obs_age=0.1)
+    config = ServingConfig(control_rate_hz=30.0, n_action_steps=10, max_obs_age=0.1, max_step_rad=max_step)
+    controller = PolicyController(policy, binding, config, LIMITS)
     return controller, Cell(controller)
 
 
