@@ -13,9 +13,10 @@ Whatever the hardware, the graph speaks the same topics: `joint_states` (measure
 `joint_commands` (sensor_msgs/JointState targets by name), `cameras/<name>/image_raw` and
 `camera_info`, TF from robot_state_publisher, `/diagnostics`.
 
+* any hardware: a `leader_arm` node when `leader_port` is given (it publishes
+  `leader/joint_states` and, with `mirror:=true`, drives `joint_commands`; teleop.launch.py).
 * real: the `arm_driver` lifecycle node on `usb_port` (bus, motor ids and calibration from
-  `robot_config`), a `leader_arm` node when `leader_port` is given (it publishes
-  `leader/joint_states` and, if its `mirror` parameter is set, drives `joint_commands`), one
+  `robot_config`), one
   `camera_node` per entry of `cameras`, and robot_state_publisher. With `ros2_control:=true` the
   driver is moved to `hardware/joint_states` / `hardware/joint_commands` and ros2_control's
   JointStateTopicSystem talks to it (controllers from config/controllers.yaml), so
@@ -51,6 +52,7 @@ def generate_launch_description() -> LaunchDescription:
     hardware_type = LaunchConfiguration('hardware_type')
     usb_port = LaunchConfiguration('usb_port')
     leader_port = LaunchConfiguration('leader_port')
+    mirror = LaunchConfiguration('mirror')
     robot_config = LaunchConfiguration('robot_config')
     namespace = LaunchConfiguration('namespace')
     use_sim_time = LaunchConfiguration('use_sim_time')
@@ -74,7 +76,11 @@ def generate_launch_description() -> LaunchDescription:
             description='Serial port of the follower arm (hardware_type:=real).'),
         DeclareLaunchArgument(
             'leader_port', default_value='',
-            description='Serial port of the leader arm (hardware_type:=real); empty = no leader_arm.'),
+            description='Serial port of the leader arm (any hardware_type); empty = no leader_arm.'),
+        DeclareLaunchArgument(
+            'mirror', default_value='false', choices=['true', 'false'],
+            description='leader_arm also publishes its positions on joint_commands: the follower (or the '
+                        'sim) copies the leader.'),
         DeclareLaunchArgument(
             'robot_config',
             default_value=PathJoinSubstitution([bringup_share, 'config', 'hardware', 'so101_feetech.yaml']),
@@ -144,8 +150,9 @@ def generate_launch_description() -> LaunchDescription:
     )
     leader_arm = Node(
         package='dojo_hardware', executable='leader_arm', name='leader_arm', namespace=namespace,
-        parameters=[robot_config, {'port': leader_port}, sim_time_param],
-        condition=IfCondition(AndSubstitution(real, NotSubstitution(EqualsSubstitution(leader_port, '')))),
+        parameters=[robot_config, {'port': leader_port, 'mirror': ParameterValue(mirror, value_type=bool)},
+                    sim_time_param],
+        condition=IfCondition(NotSubstitution(EqualsSubstitution(leader_port, ''))),
         output='screen',
     )
     cameras = OpaqueFunction(function=_camera_nodes, condition=IfCondition(real))

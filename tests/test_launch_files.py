@@ -9,7 +9,12 @@ analysed from their source (ast) instead of being executed:
 * every file reached through PathJoinSubstitution([FindPackageShare('dojo_bringup'), 'config',
   'x.yaml']) (or os.path.join(get_package_share_directory(...), ...)) exists in the workspace;
 * every DeclareLaunchArgument has a description, and every LaunchConfiguration('x') is declared in
-  the same file (so `ros2 launch -s` documents every argument).
+  the same file (so `ros2 launch -s` documents every argument);
+* a Node of ours runs a console script whose module and function exist, and a Node named `x` that
+  loads a parameter file of dojo_bringup (directly or as a launch argument's default) finds its
+  `/**/x` section there;
+* IncludeLaunchDescription of one of our launch files passes only arguments that file declares,
+  and every argument it requires (no default).
 
 Every parameter file is loaded by rcl itself (a real rclpy node with `--params-file`, at the root
 and under a namespace), so each section must reach its node wherever it is launched.
@@ -69,8 +74,8 @@ def bringup_exec_depends() -> frozenset[str]:
     return frozenset(e.text.strip() for tag in tags for e in root.iter(tag) if e.text)
 
 
-def console_scripts_from_setup(source: str) -> set[str]:
-    """Names of the console scripts a setup.py declares, read with ast (setup.py is not run).
+def console_scripts_from_setup(source: str) -> dict[str, str]:
+    """{name: 'module:function'} of the console scripts a setup.py declares, read with ast (setup.py is not run).
 
     Understands `entry_points={'console_scripts': [...]}` given literally in the setup() call or
     through a module-level variable.
@@ -88,7 +93,7 @@ def console_scripts_from_setup(source: str) -> set[str]:
             expr = assigned[expr.id]
         return expr
 
-    scripts: set[str] = set()
+    scripts: dict[str, str] = {}
     for call in ast.walk(tree):
         if not (isinstance(call, ast.Call) and _call_name(call) == 'setup'):
             continue
@@ -106,16 +111,35 @@ def console_scripts_from_setup(source: str) -> set[str]:
                     for elt in value.elts:
                         spec = _literal_str(resolve(elt))
                         if spec and '=' in spec:
-                            scripts.add(spec.split('=', 1)[0].strip())
+                            name, target = spec.split('=', 1)
+                            scripts[name.strip()] = target.strip()
     return scripts
 
 
 @lru_cache(maxsize=None)
 def console_scripts(package: str) -> frozenset[str]:
+    return frozenset(console_script_targets(package))
+
+
+@lru_cache(maxsize=None)
+def console_script_targets(package: str) -> dict[str, str]:
+    """{console script: 'module:function'} of one of our packages."""
     setup_py = our_packages()[package] / 'setup.py'
     if not setup_py.exists():
-        return frozenset()
-    return frozenset(console_scripts_from_setup(setup_py.read_text()))
+        return {}
+    return console_scripts_from_setup(setup_py.read_text())
+
+
+def entry_point_problem(package: str, target: str) -> str | None:
+    """Why `module:function` of one of our packages would not start (None = it would)."""
+    module, _, function = target.partition(':')
+    path = our_packages()[package].joinpath(*module.split('.')).with_suffix('.py')
+    if not path.is_file():
+        return f'module {module} ({path.relative_to(REPO)}) does not exist'
+    defined = {n.name for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)}
+    if function not in defined:
+        return f'{module} defines no function {function}()'
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,39 +195,49 @@ def _share_file_references(tree: ast.AST) -> list[tuple[int, str, list[str | Non
     """(line, package, path parts) for PathJoinSubstitution([FindPackageShare(p), ...]) and
     os.path.join(get_package_share_directory(p), ...); a non-literal part is None. Parts held in
     variables assigned once (`share = FindPackageShare(p)`) are followed."""
-    assigned = _single_assignments(tree)
-
-    def resolve(expr: ast.expr) -> ast.expr:
-        seen = set()
-        while isinstance(expr, ast.Name) and expr.id in assigned and expr.id not in seen:
-            seen.add(expr.id)
-            expr = assigned[expr.id]
-        return expr
-
+    resolve = _resolver(tree)
     found = []
     for call in ast.walk(tree):
-        if not isinstance(call, ast.Call):
-            continue
-        name = _call_name(call)
-        if (name == 'PathJoinSubstitution' and call.args
-                and isinstance(call.args[0], (ast.List, ast.Tuple))):
-            parts = list(call.args[0].elts)
-        elif name == 'join' and call.args:
-            parts = list(call.args)
-        else:
-            continue
-        parts = [resolve(part) for part in parts]
-        if not parts:
-            continue
-        package = _share_package(parts[0])
-        if package is None:
-            continue
-        literal_parts = []
-        for part in parts[1:]:
-            text = _literal_str(part)
-            literal_parts.extend(text.strip('/').split('/') if text is not None else [None])
-        found.append((call.lineno, package, literal_parts))
+        reference = _share_path(call, resolve)
+        if reference is not None:
+            found.append((call.lineno, *reference))
     return found
+
+
+def _share_path(call: ast.AST, resolve) -> tuple[str, list[str | None]] | None:
+    """(package, path parts) when `call` is PathJoinSubstitution([FindPackageShare(p), ...]) or
+    os.path.join(get_package_share_directory(p), ...); a non-literal part is None."""
+    if not isinstance(call, ast.Call):
+        return None
+    name = _call_name(call)
+    if name == 'PathJoinSubstitution' and call.args and isinstance(call.args[0], (ast.List, ast.Tuple)):
+        parts = list(call.args[0].elts)
+    elif name == 'join' and call.args:
+        parts = list(call.args)
+    else:
+        return None
+    parts = [resolve(part) for part in parts]
+    package = _share_package(parts[0]) if parts else None
+    if package is None:
+        return None
+    literal_parts = []
+    for part in parts[1:]:
+        text = _literal_str(part)
+        literal_parts.extend(text.strip('/').split('/') if text is not None else [None])
+    return package, literal_parts
+
+
+def _workspace_file(package: str, parts: list[str | None]) -> Path | None:
+    """The workspace file behind share/<package>/<parts> when all parts are literal."""
+    root = _share_root(package)
+    if root is None or not parts or None in parts:
+        return None
+    return root / Path(*parts)
+
+
+def _declared_arguments(tree: ast.AST) -> dict[str, ast.Call]:
+    return {_literal_str(_kwarg(c, 'name', 0)): c for c in ast.walk(tree)
+            if isinstance(c, ast.Call) and _call_name(c) == 'DeclareLaunchArgument'}
 
 
 def _share_root(package: str) -> Path | None:
@@ -213,6 +247,76 @@ def _share_root(package: str) -> Path | None:
     if package in our_packages():
         return our_packages()[package]
     return None
+
+
+def _resolver(tree: ast.AST, declared: dict[str, ast.Call] | None = None):
+    """Follows names assigned once and, given the declared arguments, LaunchConfiguration('x') to
+    the default value of x."""
+    assigned = _single_assignments(tree)
+    declared = declared or {}
+
+    def resolve(expr: ast.expr) -> ast.expr:
+        seen = set()
+        while True:
+            if isinstance(expr, ast.Name) and expr.id in assigned:
+                key, value = expr.id, assigned[expr.id]
+            elif isinstance(expr, ast.Call) and _call_name(expr) == 'LaunchConfiguration':
+                key = _literal_str(_kwarg(expr, 'variable_name', 0))
+                value = _kwarg(declared[key], 'default_value', 1) if key in declared else None
+            else:
+                return expr
+            if value is None or key in seen:
+                return expr
+            seen.add(key)
+            expr = value
+    return resolve
+
+
+def _node_section_problems(tree: ast.AST, declared: dict[str, ast.Call]) -> Iterator[tuple[int, str]]:
+    """A Node named `x` whose parameters include a YAML file of ours must find a section for `x`
+    there (`/**/x` or `x`), or the file silently configures nothing."""
+    resolve = _resolver(tree, declared)
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and _call_name(call) in ('Node', 'LifecycleNode')):
+            continue
+        node_name = _literal_str(_kwarg(call, 'name'))
+        parameters = resolve(_kwarg(call, 'parameters')) if _kwarg(call, 'parameters') else None
+        if node_name is None or not isinstance(parameters, (ast.List, ast.Tuple)):
+            continue
+        for entry in parameters.elts:
+            reference = _share_path(resolve(entry), resolve)
+            path = _workspace_file(*reference) if reference else None
+            if path is None or path.suffix not in ('.yaml', '.yml') or not path.is_file():
+                continue
+            keys = {str(key).removeprefix('/**/').lstrip('/') for key in yaml.safe_load(path.read_text())}
+            if node_name not in keys:
+                yield call.lineno, (f'node {node_name!r} has no section in {path.relative_to(REPO)} '
+                                    f'(sections: {sorted(keys)})')
+
+
+def _include_problems(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """IncludeLaunchDescription of one of our launch files: every argument passed is declared there,
+    and every argument it declares without a default is passed."""
+    resolve = _resolver(tree)
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and _call_name(call) == 'IncludeLaunchDescription' and call.args):
+            continue
+        reference = _share_path(resolve(call.args[0]), resolve)
+        path = _workspace_file(*reference) if reference else None
+        if path is None or not path.is_file():
+            continue  # not ours, or missing (reported as a missing share file)
+        arguments = _kwarg(call, 'launch_arguments')
+        arguments = resolve(arguments) if arguments is not None else None
+        if (isinstance(arguments, ast.Call) and isinstance(arguments.func, ast.Attribute)
+                and arguments.func.attr == 'items'):
+            arguments = resolve(arguments.func.value)
+        passed = ({_literal_str(k) for k in arguments.keys} if isinstance(arguments, ast.Dict) else set())
+        included = _declared_arguments(ast.parse(path.read_text()))
+        for name in sorted(passed - set(included), key=str):
+            yield call.lineno, f'{path.name} declares no argument {name!r}'
+        for name, declaration in included.items():
+            if _kwarg(declaration, 'default_value', 1) is None and name not in passed:
+                yield call.lineno, f'{path.name} requires argument {name!r}, which is not passed'
 
 
 def analyse_launch_source(source: str, filename: str = '<launch>') -> list[str]:
@@ -253,6 +357,10 @@ def analyse_launch_source(source: str, filename: str = '<launch>') -> list[str]:
                 if executable is not None and executable not in console_scripts(package):
                     report(call, f'executable {executable!r} is not a console script of '
                                  f'{package} (declared: {sorted(console_scripts(package))})')
+                elif executable is not None:
+                    problem = entry_point_problem(package, console_script_targets(package)[executable])
+                    if problem:
+                        report(call, f'executable {executable!r} of {package}: {problem}')
             elif package not in depends:
                 report(call, f'package {package!r} is not an <exec_depend> of {BRINGUP}')
 
@@ -282,6 +390,9 @@ def analyse_launch_source(source: str, filename: str = '<launch>') -> list[str]:
     for arg, call in used:
         if arg not in declared:
             report(call, f'LaunchConfiguration({arg!r}) is not declared in this file')
+
+    problems.extend(f'{filename}:{line}: {text}' for line, text in _node_section_problems(tree, declared))
+    problems.extend(f'{filename}:{line}: {text}' for line, text in _include_problems(tree))
 
     for line, package, parts in _share_file_references(tree):
         root = _share_root(package)
@@ -355,6 +466,39 @@ def test_robot_launch_declares_expected_arguments():
         assert (REPO / 'config' / 'hardware' / f'{robot}.yaml').is_file()
 
 
+def _nodes_and_includes(name: str) -> tuple[dict[str, ast.Call], set[tuple[str, str]], set[str]]:
+    """(declared arguments, Node (package, executable) pairs, launch files included) of launch/<name>."""
+    tree = ast.parse((REPO / 'launch' / name).read_text())
+    nodes = {(_literal_str(_kwarg(c, 'package')), _literal_str(_kwarg(c, 'executable')))
+             for c in ast.walk(tree) if isinstance(c, ast.Call) and _call_name(c) == 'Node'}
+    resolve = _resolver(tree)
+    includes = {_share_path(resolve(c.args[0]), resolve)[1][-1] for c in ast.walk(tree)
+                if isinstance(c, ast.Call) and _call_name(c) == 'IncludeLaunchDescription'}
+    return _declared_arguments(tree), nodes, includes
+
+
+@pytest.mark.parametrize('name, nodes', [
+    ('record.launch.py', {('dojo_recorder', 'recorder_node'), ('dojo_sim', 'pick_place_expert')}),
+    ('serve.launch.py', {('dojo_policy', 'policy_node')}),
+    ('teleop.launch.py', set()),
+])
+def test_use_case_launch_files_reuse_robot_launch(name: str, nodes: set[tuple[str, str]]):
+    """record / serve / teleop bring the arm or the cell up through robot.launch.py (no copied node
+    definitions) and add only their own nodes."""
+    args, found, includes = _nodes_and_includes(name)
+    assert includes == {'robot.launch.py'}
+    assert found == nodes
+    assert ast.literal_eval(_kwarg(args['hardware_type'], 'choices')) == ['real', 'sim']
+
+
+def test_serve_launch_requires_a_checkpoint_and_defaults_to_the_embedded_feature_map():
+    args, _, _ = _nodes_and_includes('serve.launch.py')
+    assert _kwarg(args['checkpoint'], 'default_value', 1) is None  # required: ros2 launch refuses without it
+    assert _literal_str(_kwarg(args['feature_map'], 'default_value', 1)) == ''  # '' = the checkpoint's map
+    from dojo_policy.policy_node import PolicyNodeConfig
+    assert PolicyNodeConfig().feature_map == ''
+
+
 def test_console_scripts_are_read_from_setup_py():
     assert 'sim_node' in console_scripts('dojo_sim')
     via_variable = textwrap.dedent('''
@@ -362,7 +506,10 @@ def test_console_scripts_are_read_from_setup_py():
         scripts = ['a = m:main', 'b=m:other']
         setup(name='x', entry_points={'console_scripts': scripts, 'other': ['c = m:f']})
     ''')
-    assert console_scripts_from_setup(via_variable) == {'a', 'b'}
+    assert console_scripts_from_setup(via_variable) == {'a': 'm:main', 'b': 'm:other'}
+    assert entry_point_problem('dojo_sim', 'dojo_sim.sim_node:main') is None
+    assert 'defines no function nope()' in entry_point_problem('dojo_sim', 'dojo_sim.sim_node:nope')
+    assert 'does not exist' in entry_point_problem('dojo_sim', 'dojo_sim.gone:main')
 
 
 BROKEN_LAUNCH = textwrap.dedent('''
@@ -389,6 +536,15 @@ BROKEN_LAUNCH = textwrap.dedent('''
                 [FindPackageShare('nav2_bringup'), 'launch', 'x.launch.py'])),
             Node(package='rviz2', executable='rviz2', arguments=[
                 '-d', PathJoinSubstitution([share, 'rviz', 'view.rviz'])]),
+            DeclareLaunchArgument('recorder_config', description='Recorder parameters.',
+                                  default_value=PathJoinSubstitution([share, 'config', 'recorder.yaml'])),
+            Node(package='dojo_recorder', executable='recorder_node', name='recorder',
+                 parameters=[LaunchConfiguration('recorder_config')]),
+            Node(package='dojo_sim', executable='sim_node', name='sim_node',
+                 parameters=[PathJoinSubstitution([share, 'config', 'expert.yaml'])]),
+            IncludeLaunchDescription(PathJoinSubstitution([share, 'launch', 'sim.launch.py']),
+                                     launch_arguments={'rviz': 'true', 'gui': 'true'}.items()),
+            IncludeLaunchDescription(PathJoinSubstitution([share, 'launch', 'serve.launch.py'])),
         ])
 ''')
 
@@ -410,9 +566,14 @@ def test_checker_reports_each_mistake_in_a_broken_launch_file():
     assert count('share/dojo_bringup/config/missing.yaml does not exist') == 1, text
     assert count('share/dojo_bringup/launch/nope.launch.py does not exist') == 1, text
     assert count("not 'rviz'") == 1, text  # dojo_bringup has no rviz/ share folder
+    # a node name that its parameter file (given directly or as an argument's default) does not know
+    assert count("node 'recorder' has no section in config/recorder.yaml") == 1, text
+    assert count("node 'sim_node' has no section in config/expert.yaml") == 1, text
+    assert count("sim.launch.py declares no argument 'gui'") == 1, text
+    assert count("serve.launch.py requires argument 'checkpoint', which is not passed") == 1, text
     # The correct lines produce nothing: sim_node exists, rviz2 is an exec_depend,
-    # use_sim_time is declared.
-    assert len(problems) == 10, text
+    # use_sim_time is declared, sim.launch.py has an rviz argument.
+    assert len(problems) == 14, text
 
 
 def test_checker_accepts_a_correct_launch_file_and_rejects_bad_syntax():
