@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-from dojo_core.policies import ACTConfig, PolicyFeature, make_policy
+from dojo_core.policies import PolicyFeature, make_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.policies.normalize import IMAGENET_MEAN, IMAGENET_STD
 
 CAMERAS = ('front', 'wrist')

@@ -25,7 +25,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
-from dojo_core.policies import ACTConfig, dataset_features, make_policy
+from dojo_core.policies import dataset_features, make_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.robot import JOINT_NAMES
 from dojo_core.sync import load_feature_map
 from dojo_ros.image import numpy_to_image

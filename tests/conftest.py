@@ -79,7 +79,8 @@ def write_checkpoint(path: Path, feature_map: Path, action_mean, action_std: flo
     """A tiny ACT trained on nothing, reading the map's features; actions ~ action_mean +- action_std."""
     import torch
 
-    from dojo_core.policies import ACTConfig, dataset_features, make_policy
+    from dojo_core.policies import dataset_features, make_policy
+    from dojo_core.policies.act import ACTConfig
     from dojo_core.sync import FeatureMap
 
     inputs, outputs = dataset_features(FeatureMap.from_yaml(feature_map).lerobot_features())

@@ -29,5 +29,8 @@ setup(
             'calibrate = dojo_core.motors.calibrate:CalibrateVerb',
             'train = dojo_core.training.cli:TrainVerb',
         ],
+        'dojo.policies': [
+            'act = dojo_core.policies.act:ACTPolicy',
+        ],
     },
 )

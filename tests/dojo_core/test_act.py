@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from dojo_core.policies import ACTConfig, ACTPolicy, PolicyFeature, dataset_features, make_policy
+from dojo_core.policies import PolicyFeature, TrainingPreset, dataset_features, make_policy
+from dojo_core.policies.act import ACTConfig, ACTPolicy
 from dojo_core.policies.positional import sinusoid_1d, sinusoid_2d
 from dojo_core.training.synthetic import SyntheticEpisodes
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
 @pytest.fixture(scope='module')
 def data() -> SyntheticEpisodes:
-    return SyntheticEpisodes(n_episodes=2, episode_length=12, chunk_size=CHUNK)
+    return SyntheticEpisodes(n_episodes=2, episode_length=12, delta_indices={'action': range(CHUNK)})
 
 
 def build(data: SyntheticEpisodes, **overrides) -> ACTPolicy:
@@ -115,7 +116,8 @@ def test_wrong_chunk_length_is_a_clear_error(data):
 
 def test_backbone_parameters_form_their_own_group(data):
     policy = build(data)
-    groups = policy.optim_param_groups(1e-4, 1e-5)
+    [optimizer] = policy.make_optimizers(TrainingPreset(steps=1, batch_size=1, lr=1e-4, backbone_lr=1e-5))
+    groups = optimizer.param_groups
     backbone = {id(p) for p in policy.model.backbone.parameters()}
     assert [g['lr'] for g in groups] == [1e-4, 1e-5]
     assert {id(p) for p in groups[1]['params']} == backbone

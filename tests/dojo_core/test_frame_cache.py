@@ -195,8 +195,8 @@ def quick_run(**overrides) -> TrainConfig:
 
 def test_run_training_builds_the_cache_and_trains_from_it(dataset_copy, tmp_path):
     out = tmp_path / 'run'
-    result = run_training(dataset_copy, out, preset='tiny', train_config=quick_run(steps=2, save_every=2),
-                          policy_overrides={'resize_images': [24, 32]})
+    result = run_training(dataset_copy, out, policy='act', preset='tiny',
+                          train_config=quick_run(steps=2, save_every=2), policy_overrides={'resize_images': [24, 32]})
     assert result.step == 2
     manifest = json.loads((out / FRAME_CACHE_DIR / MANIFEST).read_text())
     assert (manifest['keys'], manifest['size'], manifest['episodes']) == ([FRONT, WRIST], [24, 32], [0, 1, 2])
@@ -218,12 +218,13 @@ def test_run_training_builds_the_cache_and_trains_from_it(dataset_copy, tmp_path
 
 
 def test_no_cache_for_full_size_images_or_when_switched_off(dataset_copy, tmp_path, capsys):
-    run_training(dataset_copy, tmp_path / 'full_size', preset='tiny', train_config=quick_run(steps=1))
+    run_training(dataset_copy, tmp_path / 'full_size', policy='act', preset='tiny', train_config=quick_run(steps=1))
     assert (tmp_path / 'full_size' / 'checkpoints').is_dir()
     assert not (tmp_path / 'full_size' / FRAME_CACHE_DIR).exists()
     out = tmp_path / 'cli'
-    args = ['train', '--dataset', str(dataset_copy), '--out', str(out), '--preset', 'cpu', '--steps', '1',
-            '--batch-size', '2', '--device', 'cpu', '--num-workers', '0', '--no-progress', '--no-frame-cache']
+    args = ['train', '--dataset', str(dataset_copy), '--out', str(out), '--policy', 'act', '--preset', 'cpu',
+            '--steps', '1', '--batch-size', '2', '--device', 'cpu', '--num-workers', '0', '--no-progress',
+            '--no-frame-cache']
     assert main(args) == 0
     assert not (out / FRAME_CACHE_DIR).exists()
     assert json.loads((out / 'checkpoints' / 'last' / 'train_config.json').read_text())['cache_frames'] is False

@@ -10,9 +10,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dojo_core.policies import (POLICY_TYPES, ACTConfig, ACTPolicy, ActionQueue, FeatureType, NormMode, Normalizer,
-                                Policy, PolicyConfig, PolicyFeature, TemporalEnsembler, dataset_features, load_policy,
-                                make_policy, merge_chunks, skip_stale, stale_steps)
+from dojo_core.policies import (ActionQueue, FeatureType, NormMode, Normalizer, Policy, PolicyConfig, PolicyFeature,
+                                TemporalEnsembler, dataset_features, load_policy, make_policy, merge_chunks,
+                                policy_class, skip_stale, stale_steps)
+from dojo_core.policies.act import ACTConfig, ACTPolicy
 from dojo_core.policies.backbone import ResNet18, load_pretrained
 from dojo_core.policies.normalize import IMAGENET_MEAN, IMAGENET_STD
 from dojo_core.training.synthetic import SyntheticEpisodes
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
 @pytest.fixture(scope='module')
 def data() -> SyntheticEpisodes:
-    return SyntheticEpisodes(n_episodes=2, episode_length=12, chunk_size=10)
+    return SyntheticEpisodes(n_episodes=2, episode_length=12)
 
 
 def tiny_policy(data: SyntheticEpisodes, **overrides) -> ACTPolicy:
@@ -301,7 +302,7 @@ def test_any_registered_policy_type_saves_and_loads(data, tmp_path):
     inputs, outputs = dataset_features(data.features)
     policy = make_policy(ConstantConfig(input_features=inputs, output_features=outputs, chunk_size=4,
                                         n_action_steps=4), data.stats)
-    assert POLICY_TYPES['constant_test'] is ConstantPolicy and POLICY_TYPES['act'] is ACTPolicy
+    assert policy_class('constant_test') is ConstantPolicy and policy_class('act') is ACTPolicy
     # a zero normalised chunk is the dataset's mean action in robot units
     np.testing.assert_allclose(policy.predict_chunk(observation(data, 0)),
                                np.tile(data.stats['action']['mean'], (4, 1)), rtol=1e-6)

@@ -15,7 +15,8 @@ from dojo_core.cli import main
 from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.expert import ExpertConfig
 from dojo_core.expert.dataset import record_expert_dataset
-from dojo_core.policies import ACTConfig, dataset_features, load_policy
+from dojo_core.policies import dataset_features, load_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.sync import FeatureMap
 from dojo_core.training.run import DATASET_RECORD, read_dataset_record, training_dataset
 
@@ -118,7 +119,7 @@ def test_bad_runs_are_refused_with_a_message(dataset, run, tmp_path, capsys):
     assert 'episodes [2, 3, 4] are not in the dataset' in capsys.readouterr().err
     assert main(train_args('--out', str(tmp_path / 'c'), '--resume')) == 1
     assert 'nothing to resume' in capsys.readouterr().err
-    assert main(['train', '--out', str(run), '--resume', '--chunk-size', '5']) == 1
+    assert main(['train', '--out', str(run), '--resume', '--policy-option', 'chunk_size=5']) == 1
     assert 'keeps its policy config' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(train_args('--dataset', str(dataset), '--out', str(tmp_path / 'd'), '--episodes', '5:2'))

@@ -16,15 +16,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dojo_core.policies import ACTConfig, dataset_features, load_policy
+from dojo_core.policies import dataset_features, load_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.training import TrainConfig, train
 from dojo_core.training.synthetic import SyntheticEpisodes
 
 
 def tiny_config(data: SyntheticEpisodes, **overrides) -> ACTConfig:
     inputs, outputs = dataset_features(data.features)
-    return ACTConfig.tiny(input_features=inputs, output_features=outputs, fps=data.fps,
-                          chunk_size=data.chunk_size, n_action_steps=data.chunk_size, **overrides)
+    return ACTConfig.tiny(input_features=inputs, output_features=outputs, fps=data.fps, **overrides)
 
 
 def run_config(**overrides) -> TrainConfig:
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
 @pytest.fixture(scope='module')
 def data() -> SyntheticEpisodes:
-    return SyntheticEpisodes(n_episodes=2, episode_length=12, chunk_size=10)
+    return SyntheticEpisodes(n_episodes=2, episode_length=12)
 
 
 def test_loss_decreases_and_the_run_layout(data, tmp_path):
@@ -69,7 +69,7 @@ def test_tiny_act_overfits_one_episode_and_replays_it(tmp_path):
     next state (the joints span about 1.7 rad). After 250 steps on it, the policy replays every chunk
     of the episode: over all valid actions of all 30 chunks the mean error is below 0.02 rad and the
     worst below 0.15 rad (seen: 0.016 here, at most 0.10 over six data/training seeds)."""
-    episode = SyntheticEpisodes(n_episodes=1, episode_length=30, chunk_size=10, seed=3)
+    episode = SyntheticEpisodes(n_episodes=1, episode_length=30, seed=3)
     result = train(run_config(steps=250, batch_size=30, save_every=250, scheduler='cosine', warmup_steps=10),
                    episode, tmp_path, tiny_config(episode, optimizer_lr=5e-3, optimizer_lr_backbone=5e-3),
                    episode.stats)
@@ -103,7 +103,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(data, tmp_path):
 
 
 def ddp_worker(out_dir: Path) -> None:
-    data = SyntheticEpisodes(n_episodes=2, episode_length=12, chunk_size=10)
+    data = SyntheticEpisodes(n_episodes=2, episode_length=12)
     result = train(run_config(steps=4, batch_size=4, save_every=2), data, out_dir, tiny_config(data), data.stats)
     # Each rank seeds its own initial weights (seed + rank) and sees different batches: the replicas
     # agree at the end only if DDP broadcast the initial weights and averaged the gradients.

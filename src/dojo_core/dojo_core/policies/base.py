@@ -6,12 +6,14 @@ in the robot's units. Checkpoint directory (`save_pretrained` / `from_pretrained
     config.json         the policy's config dataclass with "type" (features, normalisation, sizes)
     model.safetensors   all weights, normalisation stats included (buffers under `normalizer.`)
 
-Subclasses set `config_class` (whose `type` names them in config.json, which registers them) and
-implement `forward` (training loss) and `predict_normalized_chunk` (inference).
+Subclasses set `config_class` (whose `type` names them in config.json) and implement `forward`
+(training loss) and `predict_normalized_chunk` (inference); a package makes its type known to
+`load_policy` and `dojo train` through the `dojo.policies` entry-point group (registry.py). Every
+policy is a `Trainable` (trainable.py): the optimizer, schedule and EMA defaults below suit most.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +21,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.swa_utils import AveragedModel
 
 from dojo_core.images import to_float_chw
 from dojo_core.policies.config import CONFIG_NAME, PolicyConfig
@@ -26,10 +31,10 @@ from dojo_core.policies.execution import ActionQueue, TemporalEnsembler
 from dojo_core.policies.features import ACTION_KEY, FeatureType, PolicyFeature
 from dojo_core.policies.hub import resolve_dir
 from dojo_core.policies.normalize import Normalizer
+from dojo_core.policies.registry import policy_class, register
+from dojo_core.policies.trainable import TrainingPreset, adamw, ema, warmup_schedule
 
 MODEL_NAME = 'model.safetensors'
-
-POLICY_TYPES: dict[str, type[Policy]] = {}
 
 Batch = Mapping[str, Any]
 
@@ -42,7 +47,7 @@ class Policy(nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.config_class.type:
-            POLICY_TYPES[cls.config_class.type] = cls
+            register(cls)
 
     def __init__(self, config: PolicyConfig, dataset_stats: Mapping[str, Mapping[str, Any]] | None = None, *,
                  load_pretrained_weights: bool = True) -> None:
@@ -86,16 +91,19 @@ class Policy(nn.Module):
     def action_feature(self) -> PolicyFeature:
         return self.config.action_feature
 
-    def optim_param_groups(self, lr: float, backbone_lr: float) -> list[dict[str, Any]]:
-        """AdamW groups: parameters inside a module named `backbone` train at `backbone_lr`."""
-        main, backbone = [], []
-        for name, param in self.named_parameters():
-            if param.requires_grad:
-                (backbone if 'backbone' in name.split('.') else main).append(param)
-        groups = [{'params': main, 'lr': lr}]
-        if backbone:
-            groups.append({'params': backbone, 'lr': backbone_lr})
-        return groups
+    # Training (the Trainable protocol) ------------------------------------------------------
+
+    def make_optimizers(self, preset: TrainingPreset) -> list[Optimizer]:
+        """One AdamW; parameters inside a module named `backbone` train at the preset's `backbone_lr`."""
+        return [adamw(self, preset)]
+
+    def make_schedulers(self, optimizers: Sequence[Optimizer], preset: TrainingPreset) -> list[LRScheduler]:
+        """Warm-up then the preset's schedule, for every optimizer."""
+        return [warmup_schedule(optimizer, preset) for optimizer in optimizers]
+
+    def make_ema(self, preset: TrainingPreset) -> AveragedModel | None:
+        """An EMA of the weights when the preset has an `ema_decay`."""
+        return None if preset.ema_decay is None else ema(self, preset.ema_decay)
 
     def reset(self) -> None:
         """Forget queued actions and ensembling state: call at the start of every episode."""
@@ -184,12 +192,10 @@ class Policy(nn.Module):
         """
         directory = resolve_dir(path_or_repo, revision=revision, allow_patterns=[CONFIG_NAME, '*.safetensors', '*.json'])
         config = PolicyConfig.load(directory)
-        policy_class = POLICY_TYPES.get(config.type)
-        if policy_class is None:
-            raise ValueError(f'no policy registered for type {config.type!r}; known: {sorted(POLICY_TYPES)}')
-        if not issubclass(policy_class, cls):
+        loaded_class = policy_class(config.type)
+        if not issubclass(loaded_class, cls):
             raise TypeError(f'{path_or_repo} holds a {config.type!r} policy, which {cls.__name__} cannot load')
-        policy = policy_class(config, None, load_pretrained_weights=False)
+        policy = loaded_class(config, None, load_pretrained_weights=False)
         weights = directory / MODEL_NAME
         if not weights.is_file():
             raise FileNotFoundError(f'no {MODEL_NAME} in {directory}')
@@ -204,7 +210,4 @@ def load_policy(path_or_repo: str | Path, *, device: str | torch.device = 'cpu',
 
 def make_policy(config: PolicyConfig, dataset_stats: Mapping[str, Mapping[str, Any]] | None) -> Policy:
     """A fresh policy of the config's type, normalising with the dataset stats."""
-    policy_class = POLICY_TYPES.get(config.type)
-    if policy_class is None:
-        raise ValueError(f'no policy registered for type {config.type!r}; known: {sorted(POLICY_TYPES)}')
-    return policy_class(config, dataset_stats)
+    return policy_class(config.type)(config, dataset_stats)

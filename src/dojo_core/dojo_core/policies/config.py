@@ -1,8 +1,14 @@
 """The configuration every policy shares, and its config.json form.
 
 A checkpoint's `config.json` is this dataclass (plus the subclass's fields) with a `"type"` key
-naming the policy (`"act"`, later `"diffusion"`, ...). Config classes register themselves by
-`type` when they are defined, so `PolicyConfig.from_dict` rebuilds the right subclass.
+naming the policy; `PolicyConfig.from_dict` finds the subclass through the policy registry
+(dojo_core.policies.registry: the `dojo.policies` entry points).
+
+Besides its features, a config declares everything training derives from it, so the training
+code never names a method: the sample windows (`observation_delta_indices`,
+`action_delta_indices`, in frames, as LeRobot's configs declare them), the camera preprocessing
+(`image_preprocessing`), the presets it offers (`presets`, `preset`) with their training recipe
+(`training_preset`), and the external pretrained weights a config starts from (`pretrained_weights`).
 """
 from __future__ import annotations
 
@@ -13,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dojo_core.policies import registry
 from dojo_core.policies.features import ACTION_KEY, FeatureType, PolicyFeature
 from dojo_core.policies.normalize import NormMode
+from dojo_core.policies.preprocessing import ImagePreprocessing
+from dojo_core.policies.trainable import TrainingPreset
 
 CONFIG_NAME = 'config.json'
 
@@ -25,14 +34,16 @@ DEFAULT_NORMALIZATION = {
     FeatureType.ACTION.value: NormMode.MEAN_STD.value,
 }
 
-CONFIG_TYPES: dict[str, type[PolicyConfig]] = {}
+DEFAULT_PRESET = 'default'
 
 
 @dataclass
 class PolicyConfig:
-    """Features, normalisation, chunking and optimiser presets common to all policies."""
+    """Features, normalisation and chunking common to all policies, and what training derives from a config."""
 
     type: ClassVar[str] = ''
+    presets: ClassVar[tuple[str, ...]] = (DEFAULT_PRESET,)  # names `preset` accepts; every trainable type
+    # also offers 'tiny' (seconds-scale, for tests and smoke runs)
 
     input_features: dict[str, PolicyFeature] = field(default_factory=dict, metadata={
         'description': 'Observation features the policy reads, by dataset key (see features.dataset_features).'})
@@ -52,16 +63,6 @@ class PolicyConfig:
     temporal_ensemble_coeff: float | None = field(default=None, metadata={
         'description': 'If set, predict a chunk every step and execute the temporal ensemble of all chunks '
                        'covering it, weights exp(-coeff * i), i = 0 the oldest (needs n_action_steps = 1).'})
-    optimizer_lr: float = field(default=1e-4, metadata={'description': 'AdamW learning rate preset.'})
-    optimizer_lr_backbone: float = field(default=1e-4, metadata={
-        'description': 'Learning rate preset of the vision backbone parameters.'})
-    optimizer_weight_decay: float = field(default=1e-4, metadata={'description': 'AdamW weight decay preset.'})
-    grad_clip_norm: float = field(default=10.0, metadata={'description': 'Gradient norm clipping preset.'})
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get('type'):
-            CONFIG_TYPES[cls.type] = cls
 
     def __post_init__(self) -> None:
         self.input_features = {k: _feature(v) for k, v in self.input_features.items()}
@@ -73,6 +74,56 @@ class PolicyConfig:
             raise ValueError(f'need 1 <= n_action_steps ({self.n_action_steps}) <= chunk_size ({self.chunk_size})')
         if self.temporal_ensemble_coeff is not None and self.n_action_steps != 1:
             raise ValueError('temporal ensembling predicts a chunk every step: set n_action_steps = 1')
+
+    # What training derives from the config ----------------------------------------------------
+
+    @property
+    def observation_delta_indices(self) -> list[int]:
+        """Frames of every input feature one sample holds, relative to the sample's frame.
+
+        [0] (the default) is the current frame alone, without a history axis; a longer window,
+        e.g. [-1, 0], gives every input a history axis of that length, in training and serving.
+        """
+        return [0]
+
+    @property
+    def action_delta_indices(self) -> list[int]:
+        """Frames of `action` a training sample holds: by default the `chunk_size` actions from the sample's frame."""
+        return list(range(self.chunk_size))
+
+    def delta_indices(self) -> dict[str, list[int]]:
+        """The windows a training sample needs, by dataset key, in frames (lerobot's delta_timestamps * fps).
+
+        Inputs read at the current frame only get no window, so they carry no history axis.
+        """
+        windows = {ACTION_KEY: list(self.action_delta_indices)}
+        observation = list(self.observation_delta_indices)
+        if observation != [0]:
+            windows.update({key: observation for key in self.input_features})
+        return windows
+
+    @property
+    def image_preprocessing(self) -> ImagePreprocessing:
+        """How the policy prepares camera images (resize, crop, augmentation); by default it takes them as they are."""
+        return ImagePreprocessing()
+
+    def training_preset(self) -> TrainingPreset:
+        """The training recipe of this config (steps, batch, optimiser, schedule, EMA)."""
+        raise NotImplementedError(f'{type(self).__name__} declares no training preset')
+
+    def pretrained_weights(self) -> list[str]:
+        """External weights (local paths or Hub ids) a new policy of this config loads; none by default."""
+        return []
+
+    @classmethod
+    def preset(cls, name: str, **fields: Any) -> PolicyConfig:
+        """The config of preset `name` (one of `presets`; 'default' = the class defaults) with `fields` set.
+
+        A preset other than the default is the classmethod of that name.
+        """
+        if name not in cls.presets:
+            raise ValueError(f'{cls.type} has no preset {name!r}; available: {list(cls.presets)}')
+        return cls(**fields) if name == DEFAULT_PRESET else getattr(cls, name)(**fields)
 
     # Feature views -------------------------------------------------------------------------
 
@@ -120,16 +171,13 @@ class PolicyConfig:
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> PolicyConfig:
-        """Rebuild the config subclass named by data["type"]; unknown keys are an error."""
+        """Rebuild the config subclass named by data["type"] (imports that type only); unknown keys are an error."""
         data = dict(data)
-        kind = data.pop('type', None)
-        if kind not in CONFIG_TYPES:
-            raise ValueError(f'unknown policy type {kind!r}; known: {sorted(CONFIG_TYPES)}')
-        cls = CONFIG_TYPES[kind]
+        cls = registry.config_class(data.pop('type', None))
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f'{kind} config has unknown keys {unknown}')
+            raise ValueError(f'{cls.type} config has unknown keys {unknown}')
         return cls(**data)
 
     def save(self, directory: str | Path) -> Path:

@@ -45,3 +45,18 @@ def resolve_file(source: str | Path, default_filename: str) -> Path:
     from huggingface_hub import hf_hub_download
 
     return Path(hf_hub_download(repo_id='/'.join(parts[:2]), filename='/'.join(parts[2:]) or default_filename))
+
+
+def on_disk(source: str | Path, default_filename: str = 'model.safetensors') -> bool:
+    """Whether `resolve_file(source, default_filename)` would succeed without the network (local or Hub cache)."""
+    text = str(source)
+    if _is_local(text):
+        path = Path(text).expanduser()
+        return (path / default_filename if path.is_dir() else path).is_file()
+    parts = text.split('/')
+    if len(parts) < 2:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id='/'.join(parts[:2]), filename='/'.join(parts[2:]) or default_filename)
+    return isinstance(cached, str)

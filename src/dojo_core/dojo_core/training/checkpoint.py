@@ -1,8 +1,9 @@
 """Training checkpoints: a loadable policy plus everything needed to continue exactly.
 
     <out_dir>/checkpoints/<step:06d>/pretrained_model/   config.json, model.safetensors (load_policy)
-    <out_dir>/checkpoints/<step:06d>/training_state.pt   step, optimizer, scheduler, RNG of every rank
-    <out_dir>/checkpoints/<step:06d>/train_config.json   the TrainConfig of the run
+    <out_dir>/checkpoints/<step:06d>/training_state.pt   step, optimizers, schedulers, EMA (and then the raw
+                                                         weights), RNG of every rank
+    <out_dir>/checkpoints/<step:06d>/train_config.json   the TrainConfig of the run, the preset filled in
     <out_dir>/checkpoints/last -> <step:06d>             (relative symlink, replaced atomically)
 
 A checkpoint is written into a temporary directory and renamed into place, so `last` never points
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from dojo_core.policies import Policy
+from dojo_core.policies import Trainable
 from dojo_core.training.config import TrainConfig
 
 CHECKPOINTS_DIR = 'checkpoints'
@@ -29,7 +30,7 @@ TRAINING_STATE = 'training_state.pt'
 TRAIN_CONFIG = 'train_config.json'
 
 
-def save_checkpoint(out_dir: Path, step: int, policy: Policy, training_state: dict[str, Any],
+def save_checkpoint(out_dir: Path, step: int, policy: Trainable, training_state: dict[str, Any],
                     config: TrainConfig) -> Path:
     """Write checkpoint `step` and point `last` at it; returns its directory."""
     root = out_dir / CHECKPOINTS_DIR

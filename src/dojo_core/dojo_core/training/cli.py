@@ -1,11 +1,13 @@
 """`dojo train`: train a policy on a LeRobot dataset, on CPU, one GPU or (under torchrun) several.
 
-    dojo train --dataset ~/data/pick --policy act --preset cpu --out runs/act_cpu --episodes 0:45
-    dojo train --out runs/act_cpu --resume --steps 200000        # continue, up to 200k steps
-    torchrun --nproc_per_node 4 $(which dojo) train --dataset ... --out ...
+    dojo train --dataset ~/data/pick --policy TYPE --preset cpu --out runs/pick --episodes 0:45
+    dojo train --out runs/pick --resume --steps 200000        # continue, up to 200k steps
+    torchrun --nproc-per-node 4 -m dojo_core.cli train --dataset ... --policy TYPE --out ...
 
-Options left out take the policy preset's and TrainConfig's defaults, or on --resume the values
-the run was saved with, so that a resumed run continues exactly as it started.
+`--policy` is any type of the `dojo.policies` entry-point group, `--preset` one of its presets and
+`--policy-option NAME=VALUE` sets a field of its config (VALUE read as YAML: 20, 0.5, [96, 128],
+null). Options left out take the policy preset's and TrainConfig's defaults, or on --resume the
+values the run was saved with, so that a resumed run continues exactly as it started.
 """
 from __future__ import annotations
 
@@ -16,11 +18,15 @@ import os
 import sys
 from typing import Any
 
+import yaml
+
 from dojo_core.dataset import DatasetError
-from dojo_core.policies import POLICY_TYPES
+from dojo_core.policies import policy_types
+from dojo_core.policies.config import DEFAULT_PRESET
+from dojo_core.policies.trainable import SCHEDULERS
 from dojo_core.training.checkpoint import PRETRAINED_DIR
-from dojo_core.training.config import SCHEDULERS, TrainConfig
-from dojo_core.training.run import DATASET_RECORD, FRAME_CACHE_DIR, PRESETS, resumed_train_config, run_training
+from dojo_core.training.config import TrainConfig
+from dojo_core.training.run import DATASET_RECORD, FRAME_CACHE_DIR, resumed_train_config, run_training
 
 # TrainConfig fields settable from the command line (option --batch-size sets batch_size, ...)
 TRAIN_OPTIONS = ('steps', 'batch_size', 'device', 'num_workers', 'seed', 'save_every', 'log_every', 'lr',
@@ -47,8 +53,16 @@ def parse_episodes(text: str) -> list[int]:
     return episodes
 
 
+def parse_policy_option(text: str) -> tuple[str, Any]:
+    """'n_action_steps=20' -> ('n_action_steps', 20); the value is read as YAML (numbers, lists, null, strings)."""
+    name, sep, value = text.partition('=')
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f'policy options are NAME=VALUE, e.g. n_action_steps=20, got {text!r}')
+    return name, yaml.safe_load(value)
+
+
 class TrainVerb:
-    help = 'Train a policy (ACT) on a LeRobot dataset; checkpoints, loss curve, resume, DDP under torchrun.'
+    help = 'Train a policy on a LeRobot dataset; checkpoints, loss curve, resume, DDP under torchrun.'
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -61,17 +75,18 @@ class TrainVerb:
                             'with --resume, defaults to the dataset the run was started on')
         parser.add_argument('--out', required=True, help='run directory: checkpoints/, loss.csv, loss.png, '
                             f'{DATASET_RECORD}, {FRAME_CACHE_DIR}/')
-        parser.add_argument('--policy', default='act', choices=sorted(POLICY_TYPES), help='policy type')
-        parser.add_argument('--preset', default='default', choices=PRESETS,
-                            help='policy size: default (the paper\'s, ImageNet backbone), cpu (trains from scratch '
-                                 'on a CPU) or tiny (smoke tests)')
+        parser.add_argument('--policy', default=None, choices=policy_types(),
+                            help='policy type (a new run needs one; packages add types through the dojo.policies '
+                                 'entry-point group)')
+        parser.add_argument('--preset', default=DEFAULT_PRESET,
+                            help="one of the policy's presets (its config classmethods; 'default' = the config's "
+                                 "defaults, 'tiny' = seconds-scale, for smoke tests; a wrong name lists them)")
         parser.add_argument('--episodes', type=parse_episodes, default=None,
                             help='training episodes, e.g. 0:45 (default: all); keep the rest for evaluation')
-        parser.add_argument('--chunk-size', type=int, default=None,
-                            help="actions per prediction (default: the preset's); also sets --n-action-steps "
-                                 'unless given')
-        parser.add_argument('--n-action-steps', type=int, default=None,
-                            help='actions of each chunk executed before the next prediction')
+        parser.add_argument('--policy-option', dest='policy_options', type=parse_policy_option, action='append',
+                            default=[], metavar='NAME=VALUE',
+                            help="set a field of the policy's config over the preset's (repeatable), e.g. "
+                                 'n_action_steps=20')
         parser.add_argument('--resume', action='store_true', help='continue the run in --out from checkpoints/last')
         parser.add_argument('--no-progress', dest='progress', action='store_false', default=None,
                             help='log every --log-every steps instead of showing a progress bar')
@@ -96,11 +111,7 @@ class TrainVerb:
             logging.basicConfig(level=logging.INFO, format='%(message)s')
         given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, 'progress', 'cache_frames')
                  if getattr(args, name) is not None}
-        overrides = {}
-        if args.chunk_size is not None:
-            overrides = {'chunk_size': args.chunk_size, 'n_action_steps': args.chunk_size}
-        if args.n_action_steps is not None:
-            overrides['n_action_steps'] = args.n_action_steps
+        overrides = dict(args.policy_options)
         try:
             config = resumed_train_config(args.out, **given) if args.resume else TrainConfig(**given)
             result = run_training(args.dataset, args.out, policy=args.policy, preset=args.preset,

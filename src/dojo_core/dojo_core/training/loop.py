@@ -1,15 +1,21 @@
-"""`train()`: the supervised training loop every policy type shares (the `dojo train` verb calls it).
+"""`train()`: the training loop every policy type shares (the `dojo train` verb calls it).
+
+It trains any `Trainable` (dojo_core.policies.trainable) and names no method: the policy gives
+the loss, its optimizers and schedulers (any number, all stepped every step), an optional EMA of
+its weights and its recipe (`training_preset`, overridden by the TrainConfig fields that are set).
 
 One loop for CPU, one GPU and DDP: under `torchrun` each process trains on its share of every
-epoch (DistributedSampler) and DistributedDataParallel averages the gradients; only rank 0 writes
+epoch (DistributedSampler) and DistributedDataParallel averages the gradients (frozen parameters
+are left out of it, and parameters a step's loss does not reach are allowed); only rank 0 writes
 checkpoints, loss.csv and loss.png. A run is reproducible from its seed, and `resume=True`
-continues from `checkpoints/last` exactly as if it had never stopped: weights, optimizer,
-scheduler, the RNG state of every rank and the position inside the epoch are restored.
+continues from `checkpoints/last` exactly as if it had never stopped: weights, optimizers,
+schedulers, the EMA, the RNG state of every rank and the position inside the epoch are restored.
+With an EMA the checkpoint's pretrained_model holds the averaged weights (the ones to serve) and
+training_state.pt the raw ones.
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
 import warnings
 from collections.abc import Mapping
@@ -24,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from dojo_core.policies import Policy, PolicyConfig, make_policy
+from dojo_core.policies import PolicyConfig, Trainable, TrainingPreset, load_policy, make_policy
 from dojo_core.training.checkpoint import (CHECKPOINTS_DIR, PRETRAINED_DIR, last_checkpoint, load_training_state,
                                            save_checkpoint)
 from dojo_core.training.config import TrainConfig
@@ -41,7 +47,7 @@ LOSS_PNG = 'loss.png'
 
 @dataclass
 class TrainResult:
-    policy: Policy          # the trained policy (this process's replica; identical on every rank)
+    policy: Trainable       # the trained policy to serve (its EMA if it has one; identical on every rank)
     step: int               # steps done in total
     loss: float             # loss of the last step (this process's batch)
     checkpoint: Path        # the last checkpoint written
@@ -49,51 +55,77 @@ class TrainResult:
     loss_png: Path
 
 
-def _optimizer(policy: Policy, config: TrainConfig) -> torch.optim.AdamW:
-    preset = policy.config
-    lr = preset.optimizer_lr if config.lr is None else config.lr
-    backbone_lr = preset.optimizer_lr_backbone if config.backbone_lr is None else config.backbone_lr
-    weight_decay = preset.optimizer_weight_decay if config.weight_decay is None else config.weight_decay
-    return torch.optim.AdamW(policy.optim_param_groups(lr, backbone_lr), lr=lr, weight_decay=weight_decay)
-
-
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then constant or cosine decay to zero at `steps`."""
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        if config.scheduler == 'constant':
-            return 1.0
-        progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 def _build_policy(out_dir: Path, policy_config: PolicyConfig | None,
-                  dataset_stats: Mapping[str, Any] | None, resume: bool) -> tuple[Policy, Path | None]:
+                  dataset_stats: Mapping[str, Any] | None, resume: bool) -> tuple[Trainable, Path | None]:
     if not resume:
         if policy_config is None:
             raise ValueError('a new run needs a policy_config (and the dataset stats)')
         return make_policy(policy_config, dataset_stats), None
     checkpoint = last_checkpoint(out_dir)
-    policy = Policy.from_pretrained(checkpoint / PRETRAINED_DIR)
+    policy = load_policy(checkpoint / PRETRAINED_DIR)
     if policy_config is not None and policy_config.to_dict() != policy.config.to_dict():
         raise ValueError(f'resume continues the policy saved in {checkpoint}; its config differs from the '
                          'policy_config given (pass policy_config=None to resume)')
     return policy, checkpoint
 
 
-def _restore(checkpoint: Path, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-             ctx: DistContext, config: TrainConfig) -> int:
-    """Load optimizer, scheduler and this rank's RNG state; returns the step the checkpoint was taken at."""
+@dataclass
+class _Optimization:
+    """What a Trainable trains with, built from its resolved preset."""
+
+    preset: TrainingPreset
+    optimizers: list[torch.optim.Optimizer]
+    schedulers: list[torch.optim.lr_scheduler.LRScheduler]
+    ema: torch.optim.swa_utils.AveragedModel | None
+
+    @classmethod
+    def of(cls, policy: Trainable, preset: TrainingPreset) -> _Optimization:
+        optimizers = policy.make_optimizers(preset)
+        return cls(preset, optimizers, policy.make_schedulers(optimizers, preset), policy.make_ema(preset))
+
+    def step(self, policy: Trainable) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+        for scheduler in self.schedulers:
+            scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(policy)
+
+    def served(self, policy: Trainable) -> Trainable:
+        """The weights a checkpoint's pretrained_model holds."""
+        return policy if self.ema is None else self.ema.module
+
+    def state(self, policy: Trainable) -> dict[str, Any]:
+        state: dict[str, Any] = {'optimizers': [o.state_dict() for o in self.optimizers],
+                                 'schedulers': [s.state_dict() for s in self.schedulers]}
+        if self.ema is not None:
+            state.update(ema=self.ema.state_dict(), model=policy.state_dict())
+        return state
+
+    def load_state(self, state: Mapping[str, Any], policy: Trainable) -> None:
+        for kind, objects in (('optimizers', self.optimizers), ('schedulers', self.schedulers)):
+            if len(state[kind]) != len(objects):
+                raise ValueError(f'the checkpoint has {len(state[kind])} {kind}, the policy makes {len(objects)}')
+            for obj, saved in zip(objects, state[kind]):
+                obj.load_state_dict(saved)
+        if (self.ema is None) != ('ema' not in state):
+            raise ValueError('the checkpoint and the policy preset disagree on whether to keep an EMA')
+        if self.ema is not None:
+            policy.load_state_dict(state['model'])  # pretrained_model holds the EMA weights
+            self.ema.load_state_dict(state['ema'])
+
+
+def _restore(checkpoint: Path, policy: Trainable, optimization: _Optimization, ctx: DistContext,
+             config: TrainConfig) -> int:
+    """Load the training state and this rank's RNG state; returns the step the checkpoint was taken at."""
     state = load_training_state(checkpoint)
-    optimizer.load_state_dict(state['optimizer'])
-    scheduler.load_state_dict(state['scheduler'])
+    if 'optimizer' in state:  # a checkpoint from before several optimizers were allowed
+        state = {**state, 'optimizers': [state['optimizer']], 'schedulers': [state['scheduler']]}
+    optimization.load_state(state, policy)
     if len(state['rng']) == ctx.world_size and state['batch_size'] == config.batch_size:
         set_rng_state(state['rng'][ctx.rank])
     else:
@@ -117,11 +149,12 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
           dataset_stats: Mapping[str, Mapping[str, Any]] | None = None, *, resume: bool = False) -> TrainResult:
     """Train a policy on `dataset` and write checkpoints and the loss curve under `out_dir`.
 
-    `dataset` yields LeRobot-style samples (the input features, `action` (chunk_size, A),
-    `action_is_pad`); `dataset_stats` is meta/stats.json, from which the policy's normaliser is
-    built. With `resume=True` the policy, its config and stats come from `out_dir/checkpoints/last`
-    and training continues up to `config.steps` (policy_config may be omitted). A new run refuses
-    an `out_dir` that already holds checkpoints.
+    `dataset` yields LeRobot-style samples with the windows the policy's config declares
+    (`PolicyConfig.delta_indices()`: e.g. `action` (T, A) and `action_is_pad`); `dataset_stats` is
+    meta/stats.json, from which the policy's normaliser is built. `config` fields left at None
+    take the policy's training preset. With `resume=True` the policy, its config and stats come
+    from `out_dir/checkpoints/last` and training continues up to `config.steps` (policy_config may
+    be omitted). A new run refuses an `out_dir` that already holds checkpoints.
     """
     out_dir = Path(out_dir)
     with distributed(config.device) as ctx:
@@ -131,14 +164,17 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                                   'another output directory')
         policy, checkpoint = _build_policy(out_dir, policy_config, dataset_stats, resume)
         policy.to(ctx.device).train()
-        optimizer = _optimizer(policy, config)
-        scheduler = _scheduler(optimizer, config)
-        clip = policy.config.grad_clip_norm if config.grad_clip_norm is None else config.grad_clip_norm
-        step = 0 if checkpoint is None else _restore(checkpoint, optimizer, scheduler, ctx, config)
+        preset = config.preset(policy.config.training_preset())
+        config = config.resolved(preset)
+        optimization = _Optimization.of(policy, preset)
+        trained = [p for p in policy.parameters() if p.requires_grad]
+        clip = float('inf') if preset.grad_clip_norm is None else preset.grad_clip_norm
+        step = 0 if checkpoint is None else _restore(checkpoint, policy, optimization, ctx, config)
         model = policy
         if ctx.world_size > 1:
+            # frozen parameters are not synchronised; a step's loss may leave some parameters out
             device_ids = [ctx.device.index] if ctx.device.type == 'cuda' else None
-            model = DistributedDataParallel(policy, device_ids=device_ids)
+            model = DistributedDataParallel(policy, device_ids=device_ids, find_unused_parameters=True)
 
         sampler = ResumableSampler(dataset, world_size=ctx.world_size, rank=ctx.rank, seed=config.seed)
         batches_per_epoch = len(sampler) // config.batch_size
@@ -158,16 +194,16 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                 loss, parts = model(_to_device(batch, ctx.device))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f'loss is {loss.item()} at step {step + 1}')
-                optimizer.zero_grad(set_to_none=True)
+                policy.zero_grad(set_to_none=True)
                 loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), clip)
-                optimizer.step()
-                scheduler.step()
+                grad_norm = torch.nn.utils.clip_grad_norm_(trained, clip)
+                optimization.step(policy)
                 step += 1
                 last_loss = loss.item()
                 if loss_log is not None:
                     loss_log.append({'step': step, 'loss': last_loss, **{k: v.item() for k, v in parts.items()},
-                                     'grad_norm': grad_norm.item(), 'lr': optimizer.param_groups[0]['lr'],
+                                     'grad_norm': grad_norm.item(),
+                                     'lr': optimization.optimizers[0].param_groups[0]['lr'],
                                      'elapsed_s': time.perf_counter() - started})
                 bar.update(1)
                 if step % config.log_every == 0:
@@ -177,9 +213,9 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                 if step % config.save_every == 0 or step == config.steps:
                     states = ctx.all_gather(rng_state())  # every rank's RNG, for an exact DDP resume
                     if ctx.is_main:
-                        saved = save_checkpoint(out_dir, step, policy, {
-                            'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
-                            'rng': states, 'world_size': ctx.world_size, 'batch_size': config.batch_size,
+                        saved = save_checkpoint(out_dir, step, optimization.served(policy), {
+                            **optimization.state(policy), 'rng': states, 'world_size': ctx.world_size,
+                            'batch_size': config.batch_size,
                         }, config)
                         loss_log.plot(out_dir / LOSS_PNG)
                         log.info('step %d: checkpoint %s', step, saved)
@@ -190,5 +226,5 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
         bar.close()
         if loss_log is not None:
             loss_log.plot(out_dir / LOSS_PNG)
-        return TrainResult(policy, step, last_loss, saved or last_checkpoint(out_dir), out_dir / LOSS_CSV,
-                           out_dir / LOSS_PNG)
+        return TrainResult(optimization.served(policy), step, last_loss, saved or last_checkpoint(out_dir),
+                           out_dir / LOSS_CSV, out_dir / LOSS_PNG)

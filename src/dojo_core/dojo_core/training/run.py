@@ -3,8 +3,9 @@
 `train()` takes a torch Dataset, a policy config and normalisation stats and knows nothing about
 dataset files. Here all three come from the dataset itself: the policy's inputs and output from
 meta/info.json `features` (`dataset_features`), its normaliser from meta/stats.json, and the
-samples from `LeRobotTorchDataset` with the windows the policy needs (ACT: the action chunk of
-`chunk_size` steps at the dataset fps, one observation frame).
+samples from `LeRobotTorchDataset` with the windows the policy's config declares
+(`PolicyConfig.delta_indices()`, frames turned into seconds at the dataset fps). The policy type is
+found by name in the `dojo.policies` entry-point group and configured by one of its presets.
 
 The run also records which dataset it learned from (`dataset.json`: path, repo_id, fps, features
 with their element names, the dataset's `dojo` block with the joint units, training episodes) in
@@ -13,15 +14,19 @@ evaluations rebuild the same observation mapping without the dataset at hand. (T
 checkpoints get it when the run ends; `read_dataset_record` falls back to the run directory for
 those of a run that was killed.)
 
-When the policy resizes its camera images (`resize_images`, ACT's cpu preset) and
+When the policy resizes its camera images (`PolicyConfig.image_preprocessing.resize`) and
 `TrainConfig.cache_frames` is on, the run first decodes the training episodes' frames of the
 policy's cameras once into `frame_cache/` in the run directory, already resized
 (dojo_core.dataset.frame_cache), and trains from there: decoding full-size video at random
 positions, passing full-size float images out of the DataLoader workers and resizing them in the
-model would otherwise bound the step rate (ACT cpu preset, batch 8, 2 cores: 1.2 steps/s, 4.2
+model would otherwise bound the step rate (96x128 images, batch 8, 2 cores: 1.2 steps/s, 4.2
 with the cache; benchmarks/train_throughput.py). A resumed run reuses the cache (rebuilt if the
-dataset changed); it can be deleted at any time and is rebuilt on the next start. Without
-`resize_images` the model sees full-size frames and nothing is cached.
+dataset changed); it can be deleted at any time and is rebuilt on the next start. Without a
+resize the model sees full-size frames and nothing is cached.
+
+A new run whose config starts from external pretrained weights (`PolicyConfig.pretrained_weights`)
+that are not on this machine stops before anything else, naming the weights and the presets that
+train without them, instead of ending in a network error after the hub's retries.
 
 Run directory: checkpoints/, loss.csv, loss.png, dataset.json and frame_cache/ (when used).
 """
@@ -37,53 +42,61 @@ from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.dataset.frame_cache import FrameCache
 from dojo_core.dataset.record import DATASET_RECORD, DatasetRecord, policy_relevant, read_dataset_record  # noqa: F401 - re-exported
 from dojo_core.dataset.torch_dataset import LeRobotTorchDataset
-from dojo_core.policies import POLICY_TYPES, PolicyConfig, dataset_features
-from dojo_core.policies.features import ACTION_KEY
+from dojo_core.policies import PolicyConfig, dataset_features, policy_class, policy_types
+from dojo_core.policies.config import DEFAULT_PRESET
+from dojo_core.policies.hub import on_disk
 from dojo_core.training.checkpoint import CHECKPOINTS_DIR, PRETRAINED_DIR, TRAIN_CONFIG, last_checkpoint
 from dojo_core.training.config import TrainConfig
 from dojo_core.training.loop import TrainResult, train
 
 FRAME_CACHE_DIR = 'frame_cache'
-PRESETS = ('default', 'cpu', 'tiny')  # 'default' = the config class defaults, else its classmethod of that name
 
 
 def policy_config(policy_type: str, preset: str, features: Mapping[str, Mapping[str, Any]], fps: int,
                   **overrides: Any) -> PolicyConfig:
-    """The config of a new `policy_type` policy for a dataset with info.json `features` at `fps`."""
-    if policy_type not in POLICY_TYPES:
-        raise ValueError(f'unknown policy type {policy_type!r}; known: {sorted(POLICY_TYPES)}')
-    config_class = POLICY_TYPES[policy_type].config_class
+    """The config of a new `policy_type` policy (preset `preset`) for a dataset with info.json `features` at `fps`."""
     inputs, outputs = dataset_features(features)
     fields = {'input_features': inputs, 'output_features': outputs, 'fps': fps, **overrides}
-    if preset == 'default':
-        return config_class(**fields)
-    make = getattr(config_class, preset, None) if preset in PRESETS else None
-    if not callable(make):
-        available = ['default'] + [p for p in PRESETS[1:] if callable(getattr(config_class, p, None))]
-        raise ValueError(f'{policy_type} has no preset {preset!r}; available: {available}')
-    return make(**fields)
+    return policy_class(policy_type).config_class.preset(preset, **fields)
+
+
+def check_pretrained_weights(config: PolicyConfig, preset: str, features: Mapping[str, Mapping[str, Any]],
+                             fps: int) -> None:
+    """Refuse at once a config whose pretrained weights are not on this machine (no network is touched)."""
+    missing = [source for source in config.pretrained_weights() if not on_disk(source)]
+    if not missing:
+        return
+    without = [name for name in type(config).presets
+               if not policy_config(config.type, name, features, fps).pretrained_weights()]
+    fetch = ' and '.join(f'`hf download {source}`' for source in missing)
+    instead = f'or train from scratch with --preset {" / ".join(without)}' if without else \
+        'no preset of this policy trains without them'
+    raise FileNotFoundError(f'the {config.type} {preset} preset starts from pretrained weights that are not on this '
+                            f'machine: {", ".join(missing)}. Fetch them first ({fetch}, or give a local path), '
+                            f'{instead}.')
 
 
 def delta_timestamps(config: PolicyConfig, fps: int) -> dict[str, list[float]]:
-    """The sample windows the policy trains on: the action chunk of `chunk_size` steps from the sample's frame."""
-    return {ACTION_KEY: [i / fps for i in range(config.chunk_size)]}
+    """The sample windows the policy declares (`PolicyConfig.delta_indices()`), in seconds at `fps`."""
+    return {key: [i / fps for i in indices] for key, indices in config.delta_indices().items()}
 
 
 def training_dataset(reader: LeRobotDatasetReader, config: PolicyConfig, episodes: Sequence[int] | None = None,
                      frame_cache: FrameCache | None = None) -> LeRobotTorchDataset:
     """The samples of `episodes` (all by default) with the policy's features only (other cameras are not decoded)."""
     return LeRobotTorchDataset(reader, delta_timestamps(config, reader.fps), episodes=episodes,
-                               keys=[*config.input_features, ACTION_KEY], frame_cache=frame_cache)
+                               keys=[*config.input_features, *config.output_features], frame_cache=frame_cache)
 
 
 def training_frame_cache(reader: LeRobotDatasetReader, config: PolicyConfig, out_dir: str | Path,
                          episodes: Sequence[int] | None = None, progress: bool = True) -> FrameCache | None:
-    """The frame cache of the run in `out_dir` (built or reused), or None when the policy takes full-size images.
+    """The frame cache of the run in `out_dir` (built or reused) at the size the policy resizes its images to,
+    or None when it takes them at the recorded size.
 
     Every process of a torchrun job calls this: the first to take the cache's lock builds it, the
     others wait and reuse it.
     """
-    size = getattr(config, 'resize_images', None)
+    size = config.image_preprocessing.resize
     if size is None or not config.image_features:
         return None
     return FrameCache.open(reader, Path(out_dir) / FRAME_CACHE_DIR, config.image_features, size, episodes,
@@ -96,8 +109,8 @@ def resumed_train_config(out_dir: str | Path, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{**saved, **overrides})
 
 
-def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, *, policy: str = 'act',
-                 preset: str = 'default', train_config: TrainConfig | None = None,
+def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, *, policy: str | None = None,
+                 preset: str = DEFAULT_PRESET, train_config: TrainConfig | None = None,
                  episodes: Sequence[int] | None = None, resume: bool = False,
                  policy_overrides: Mapping[str, Any] | None = None) -> TrainResult:
     """Train a new `policy` on the dataset at `dataset`, or (resume=True) continue the run in `out_dir`.
@@ -119,8 +132,8 @@ def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, 
             raise ValueError(f'a resumed run trains on the episodes it started with ({record.episodes})')
         episodes, stats = record.episodes, None
     else:
-        if dataset is None:
-            raise ValueError('a new training run needs a dataset')
+        if dataset is None or policy is None:
+            raise ValueError(f'a new training run needs a dataset and a policy type (one of {policy_types()})')
         if (out_dir / CHECKPOINTS_DIR).exists():
             raise FileExistsError(f'{out_dir} already holds a training run: resume it or choose another output '
                                   'directory')
@@ -129,6 +142,7 @@ def run_training(dataset: str | os.PathLike | None, out_dir: str | os.PathLike, 
             raise ValueError(f'{reader.root} has no meta/stats.json to normalise with (`dojo dataset repair` '
                              'rewrites it)')
         config = policy_config(policy, preset, reader.features, reader.fps, **(policy_overrides or {}))
+        check_pretrained_weights(config, preset, reader.features, reader.fps)
         record = DatasetRecord.of(reader, episodes)
         stats = reader.stats
     cache = training_frame_cache(reader, config, out_dir, episodes, train_config.progress) \

@@ -1,10 +1,12 @@
 """Generated episodes that follow the dataset reader's sample contract, for tests and smoke runs.
 
 Each sample is what `dojo_core.dataset.torch_dataset` yields for a LeRobot dataset loaded with
-`delta_timestamps={'action': [i / fps for i in range(chunk_size)]}`: `observation.state` (D,),
-`observation.images.<cam>` (3, H, W) in [0, 1], `action` (chunk_size, D) padded past the episode
-end by repeating its last action, `action_is_pad`, `task`, `index`, `episode_index`, `frame_index`,
-`timestamp`. `features` mirrors meta/info.json and `stats` meta/stats.json.
+`delta_timestamps = {key: [i / fps for i in delta_indices[key]]}` (a policy's windows:
+`PolicyConfig.delta_indices()`; by default 10 actions): `observation.state` (D,),
+`observation.images.<cam>` (3, H, W) in [0, 1], `action` (D,), each with a leading window axis and
+`<key>_is_pad` when it has a window (frames outside the episode repeat its first or last frame),
+plus `task`, `index`, `episode_index`, `frame_index`, `timestamp`. `features` mirrors
+meta/info.json and `stats` meta/stats.json.
 
 The episodes are learnable on purpose: the state follows a smooth per-episode joint trajectory,
 the action is the next state, and every camera shows a square whose position encodes the frame
@@ -12,6 +14,7 @@ index, so a policy can be checked to replay an episode it has overfitted.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +32,7 @@ SQUARE = 6  # pixels
 class SyntheticEpisodes(Dataset):
     n_episodes: int = 1
     episode_length: int = 30
-    chunk_size: int = 10
+    delta_indices: Mapping[str, Sequence[int]] = field(default_factory=lambda: {ACTION_KEY: range(10)})
     cameras: tuple[str, ...] = ('front', 'wrist')
     image_size: tuple[int, int] = (32, 32)  # (height, width)
     fps: int = 30
@@ -67,21 +70,24 @@ class SyntheticEpisodes(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         episode, frame = divmod(int(index), self.episode_length)
-        steps = frame + np.arange(self.chunk_size)
-        is_pad = steps >= self.episode_length
-        actions = self._actions(episode)[np.minimum(steps, self.episode_length - 1)]
-        sample: dict[str, Any] = {
-            STATE_KEY: torch.from_numpy(self.states[episode, frame].copy()),
-            ACTION_KEY: torch.from_numpy(actions.copy()),
-            f'{ACTION_KEY}_is_pad': torch.from_numpy(is_pad),
+        per_frame = {STATE_KEY: self.states[episode, :-1], ACTION_KEY: self._actions(episode),
+                     **{IMAGE_PREFIX + camera: frames[episode] for camera, frames in self.images.items()}}
+        sample: dict[str, Any] = {}
+        for key, values in per_frame.items():
+            if key not in self.delta_indices:
+                sample[key] = torch.from_numpy(values[frame].copy())
+                continue
+            wanted = frame + np.asarray(self.delta_indices[key])
+            clamped = np.clip(wanted, 0, self.episode_length - 1)
+            sample[key] = torch.from_numpy(values[clamped])
+            sample[f'{key}_is_pad'] = torch.from_numpy(wanted != clamped)
+        sample.update({
             'task': self.task,
             'index': torch.tensor(index),
             'episode_index': torch.tensor(episode),
             'frame_index': torch.tensor(frame),
             'timestamp': torch.tensor(frame / self.fps, dtype=torch.float32),
-        }
-        for camera, frames in self.images.items():
-            sample[IMAGE_PREFIX + camera] = torch.from_numpy(frames[episode, frame].copy())
+        })
         return sample
 
     @property

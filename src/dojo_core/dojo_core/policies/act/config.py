@@ -2,8 +2,10 @@
 
 Defaults follow the ACT paper as LeRobot trains it (dim 512, 8 heads, 4 encoder / 1 decoder
 layers, feed-forward 3200, chunk 100 executed whole, ImageNet ResNet-18 with frozen BatchNorm,
-latent 32, KL weight 10, AdamW lr 1e-5 for all parameters, weight decay 1e-4, grad clip 10).
-`ACTConfig.cpu()` is a preset that trains from scratch on a laptop-class CPU in minutes to hours.
+latent 32, KL weight 10, AdamW lr 1e-5 for all parameters, weight decay 1e-4, grad clip 10,
+100k steps of batch 8). `ACTConfig.cpu()` is a preset that trains from scratch on a laptop-class
+CPU in minutes to hours; `ACTConfig.tiny()` one for tests. ACT trains on one observation frame
+and the `chunk_size` actions from it (the `PolicyConfig` default windows).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from dojo_core.policies.backbone import NORMS
 from dojo_core.policies.config import PolicyConfig
 from dojo_core.policies.features import FeatureType
 from dojo_core.policies.normalize import NormMode
+from dojo_core.policies.preprocessing import ImagePreprocessing
+from dojo_core.policies.trainable import TrainingPreset
 
 PRETRAINED_RESNET18 = 'timm/resnet18.tv_in1k'  # torchvision's IMAGENET1K_V1 weights, as model.safetensors
 
@@ -23,6 +27,7 @@ class ACTConfig(PolicyConfig):
     """Action Chunking Transformer (Zhao et al. 2023): CVAE-trained DETR-style chunk predictor."""
 
     type: ClassVar[str] = 'act'
+    presets: ClassVar[tuple[str, ...]] = ('default', 'cpu', 'tiny')
 
     normalization_mapping: dict[str, str] = field(default_factory=lambda: {
         FeatureType.VISUAL.value: NormMode.MEAN_STD.value,
@@ -33,6 +38,8 @@ class ACTConfig(PolicyConfig):
     optimizer_lr: float = field(default=1e-5, metadata={'description': 'AdamW learning rate preset.'})
     optimizer_lr_backbone: float = field(default=1e-5, metadata={
         'description': 'Learning rate preset of the vision backbone parameters.'})
+    optimizer_weight_decay: float = field(default=1e-4, metadata={'description': 'AdamW weight decay preset.'})
+    grad_clip_norm: float = field(default=10.0, metadata={'description': 'Gradient norm clipping preset.'})
 
     resize_images: list[int] | None = field(default=None, metadata={
         'description': 'Resize camera images to [height, width] inside the policy before the backbone '
@@ -76,6 +83,19 @@ class ACTConfig(PolicyConfig):
             self.resize_images = [int(s) for s in self.resize_images]
             if len(self.resize_images) != 2 or min(self.resize_images) < 1:
                 raise ValueError(f'resize_images must be [height, width], got {self.resize_images}')
+
+    @property
+    def image_preprocessing(self) -> ImagePreprocessing:
+        return ImagePreprocessing(resize=None if self.resize_images is None else tuple(self.resize_images))
+
+    def training_preset(self) -> TrainingPreset:
+        """LeRobot's ACT recipe (100k steps of batch 8) with this config's optimiser settings."""
+        return TrainingPreset(steps=100_000, batch_size=8, lr=self.optimizer_lr, backbone_lr=self.optimizer_lr_backbone,
+                              weight_decay=self.optimizer_weight_decay, grad_clip_norm=self.grad_clip_norm)
+
+    def pretrained_weights(self) -> list[str]:
+        """The ImageNet backbone, when there are cameras to look at and the config starts from it."""
+        return [self.pretrained_backbone_weights] if self.pretrained_backbone_weights and self.image_features else []
 
     @classmethod
     def cpu(cls, **overrides: Any) -> ACTConfig:

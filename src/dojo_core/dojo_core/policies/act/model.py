@@ -21,7 +21,6 @@ from torch import Tensor, nn
 from dojo_core.policies.act.config import ACTConfig
 from dojo_core.policies.backbone import ResNet18
 from dojo_core.policies.features import FeatureType
-from dojo_core.images import resize_image
 from dojo_core.policies.positional import sinusoid_1d, sinusoid_2d
 
 
@@ -169,9 +168,8 @@ class ACTModel(nn.Module):
 
     def image_tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Backbone features of all cameras as tokens (B, N, d) with their 2D position embeddings (N, d)."""
-        images = [batch[k] for k in self.image_keys]
-        if self.config.resize_images is not None:
-            images = [resize_image(im, self.config.resize_images) for im in images]
+        preprocess = self.config.image_preprocessing
+        images = [preprocess(batch[k], self.training) for k in self.image_keys]
         if len({im.shape for im in images}) == 1:  # one backbone pass for all cameras
             maps = self.backbone(torch.cat(images)).chunk(len(images))
         else:
