@@ -8,7 +8,9 @@ stamped now, and receives joint_commands. The commands' header stamps are the no
 so their spread is the control loop's own jitter (no transport in it); the arrival times add the
 DDS hop. With `--execution temporal_ensemble` the model runs back to back (a chunk per step), the
 worst case for a loop that shares the interpreter with it. (`benchmarks/policy_latency.py` times
-the model alone.)
+the model alone.) The holds are counted over the measured window, after the first chunk of the run:
+with asynchronous chunking (`--chunk-threshold`, policy_node's default 0.5) no step should wait
+for a chunk; `--chunk-threshold 0` asks only when the queue is empty, for comparison.
 """
 from __future__ import annotations
 
@@ -102,6 +104,8 @@ def main() -> None:
     parser.add_argument('--execution', choices=('queue', 'temporal_ensemble'), default='queue')
     parser.add_argument('--seconds', type=float, default=20.0, help='wall seconds measured')
     parser.add_argument('--threads', type=int, default=1, help='torch threads of the node (0: torch default)')
+    parser.add_argument('--chunk-threshold', type=float, default=0.5,
+                        help='queue: the next chunk is requested at this fraction of n_action_steps left (default 0.5)')
     args = parser.parse_args()
     os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
@@ -111,8 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = write_checkpoint(Path(tmp) / 'act', args.preset)
         node = NodeProcess('dojo_policy.policy_node', params_file=REPO / 'config' / 'policy.yaml', parameters={
-            'checkpoint': str(checkpoint), 'features': str(REPO / 'config' / 'features' / 'so101_sim.yaml'),
-            'device': 'cpu', 'inference_threads': args.threads, 'execution': args.execution},
+            'checkpoint': str(checkpoint), 'feature_map': str(REPO / 'config' / 'features' / 'so101_sim.yaml'),
+            'device': 'cpu', 'inference_threads': args.threads, 'execution': args.execution,
+            'chunk_threshold': args.chunk_threshold},
             log_path=Path(tmp) / 'policy_node.log')
         with node:
             rclpy.init()
@@ -127,6 +132,7 @@ def main() -> None:
                 rclpy.spin_once(robot, timeout_sec=0.01)
             robot.stamps.clear()
             robot.arrivals.clear()
+            before = dict(robot.status.get('policy_node: control', {}))
             end = time.monotonic() + args.seconds
             while time.monotonic() < end:
                 rclpy.spin_once(robot, timeout_sec=0.01)
@@ -151,9 +157,14 @@ def main() -> None:
     print(f'  tick interval (ms):            {percentiles(np.diff(stamps) * 1e3)}  (nominal {period * 1e3:.2f})')
     print(f'  tick time - 30 Hz grid (ms):   {percentiles(np.abs(lateness - np.median(lateness)))}')
     print(f'  arrival - tick (ms, DDS hop):  {percentiles((arrivals - stamps) * 1e3)}')
-    print(f'  since activation: holds {control.get("holds", "?")} '
-          f'({", ".join(f"{k[6:]} {v}" for k, v in control.items() if k.startswith("holds."))}); '
-          f'chunks {control.get("chunks", "?")}, stale actions skipped {control.get("stale_actions", "?")}')
+    def during(key: str) -> int:
+        return int(control.get(key, 0)) - int(before.get(key, 0))
+
+    holds = {k[6:]: during(k) for k in control if k.startswith('holds.') and during(k)}
+    print(f'  in the measured window (after the first chunk): holds {during("holds")} '
+          f'({", ".join(f"{k} {v}" for k, v in holds.items()) or "none"}) = '
+          f'{holds.get("waiting_for_chunk", 0) / args.seconds * 10:.2f} waiting_for_chunk per 10 s episode; '
+          f'chunks {during("chunks")}, stale actions skipped {during("stale_actions")}')
 
 
 if __name__ == '__main__':

@@ -141,6 +141,9 @@ def test_command_limiter_clamps_and_limits_steps(cell):
         command = limiter(far)
     np.testing.assert_allclose(command, cell.limits.upper)
     assert limiter.limited == 101 and limiter.step_limited < 101
+    figures = limiter.figures()   # per joint, for /diagnostics
+    assert all(figures[f'clamped.{joint}'] == 101 for joint in JOINT_NAMES)
+    assert 0 < figures['step_limited.shoulder_pan'] < 101 and 'clamped.nothing' not in figures
     with pytest.raises(ValueError, match='finite'):
         limiter(np.full(6, np.nan))
     np.testing.assert_allclose(limiter.last, cell.limits.upper)  # nothing sent

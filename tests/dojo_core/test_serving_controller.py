@@ -186,7 +186,7 @@ def test_nan_output_holds_and_out_of_range_output_is_clamped(policy_files):
         assert np.all(commands >= LIMITS.lower - 1e-12) and np.all(commands <= LIMITS.upper + 1e-12)
         assert np.abs(np.diff(commands, axis=0)).max() <= 0.5 + 1e-12
         assert commands[-1][0] == pytest.approx(LIMITS.upper[0]) and commands[-1][1] == pytest.approx(LIMITS.lower[1])
-        assert controller.clamped.snapshot()['shoulder_pan'] >= 1
-        assert controller.step_limited.snapshot()['elbow_flex'] >= 1
+        assert controller.limiter.clamped_joints.snapshot()['shoulder_pan'] >= 1
+        assert controller.limiter.step_limited_joints.snapshot()['elbow_flex'] >= 1
     finally:
         controller.close()

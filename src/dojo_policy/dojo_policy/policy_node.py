@@ -291,8 +291,7 @@ class PolicyNode(LifecycleNode):
         values.update({'control_rate_hz': self.rate.rate(), 'control_rate_hz (wall)': self.wall_rate.rate(),
                        'commands': controller.commands, 'holds': sum(holds.values()),
                        **{f'holds.{k}': v for k, v in holds.items()},
-                       **{f'clamped.{k}': v for k, v in controller.clamped.snapshot().items()},
-                       **{f'step_limited.{k}': v for k, v in controller.step_limited.snapshot().items()},
+                       **controller.limiter.figures(),
                        **controller.events.snapshot(),
                        **{f'refused.{k}': v for k, v in controller.observations.rejected.snapshot().items()}})
         running = self._active and self._enabled

@@ -1,14 +1,18 @@
-"""The safety clamp between a policy and the joints: URDF limits and a largest step per control period.
+"""The one joint-command limiter: URDF limits and a largest step per control period.
 
 A learned policy can output anything, including a jump across the workspace right after a new
-chunk. The robot side never lets that through (the IK streamer and the expert cut commands to
-`max_command_step`, arm_driver ramps its goals), and a rollout in simulation applies the same
-rule so that what succeeds in simulation is what the robot would have executed.
+chunk, and a teleop or IK target can be far from where the arm is. Every sender of joint commands
+(policy_node and the ROS-free rollouts through dojo_core.serving, ik_node and the expert through
+their command streamer, arm_driver on its bus cycle) passes them through a CommandLimiter with one
+parameter name, `max_step_rad`, so that what succeeds in simulation is what the robot would have
+executed. It counts, per joint, the targets it clamped to the limits and the steps it cut, for
+/diagnostics.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from dojo_core.metrics import EventCounter
 from dojo_core.robot.description import JointLimits
 
 # rad per control period: the max_command_step of config/expert.yaml and config/ik.yaml
@@ -27,6 +31,8 @@ class CommandLimiter:
         self.last: np.ndarray | None = None
         self.limited = 0      # commands that differed from the wanted targets
         self.step_limited = 0  # ... because a joint would have moved more than max_step
+        self.clamped_joints = EventCounter()       # targets beyond a joint's limits, by joint (since creation)
+        self.step_limited_joints = EventCounter()  # steps cut to max_step, by joint (since creation)
 
     def reset(self, position: np.ndarray) -> None:
         """Start from the measured `position` (the first command moves at most max_step from it)."""
@@ -43,7 +49,17 @@ class CommandLimiter:
         clamped = self.limits.clamp(wanted)
         # between the last command and a clamped target: inside the limits too
         command = self.last + np.clip(clamped - self.last, -self.max_step, self.max_step)
+        names = np.asarray(self.limits.names)
+        for joint in names[clamped != wanted]:
+            self.clamped_joints.increment(str(joint))
+        for joint in names[command != clamped]:
+            self.step_limited_joints.increment(str(joint))
         self.step_limited += bool(np.any(command != clamped))
         self.limited += bool(np.any(command != wanted))
         self.last = command
         return command.copy()
+
+    def figures(self) -> dict[str, int]:
+        """Per-joint counters for /diagnostics: clamped.<joint>, step_limited.<joint>."""
+        return {**{f'clamped.{joint}': n for joint, n in self.clamped_joints.snapshot().items()},
+                **{f'step_limited.{joint}': n for joint, n in self.step_limited_joints.snapshot().items()}}

@@ -90,8 +90,6 @@ class PolicyController:
         self.observations = ObservationBuffer(binding.observed, max_future_s=config.max_obs_age)
         self.worker = worker(policy.predict_chunk)
         self.holds = EventCounter()     # by reason
-        self.clamped = EventCounter()   # targets beyond the joint limits, by joint
-        self.step_limited = EventCounter()  # targets further than max_step from the last command, by joint
         self.events = EventCounter()    # chunks, stale_actions, missed_steps, clock_jumps, ...
         self.latencies = Timings(LATENCY_WINDOW)   # seconds
         self.inference_s = 0.0                      # all inferences taken, seconds
@@ -170,18 +168,9 @@ class PolicyController:
             self.execution.clear()
             return self._hold(NON_FINITE)
         command = self.limiter(target)
-        self._count_limits(target, command)
         self.commands += 1
         self.holding = None
         return Tick(command)
-
-    def _count_limits(self, target: np.ndarray, command: np.ndarray) -> None:
-        limits = self.limiter.limits
-        names = np.asarray(limits.names)
-        for joint in names[(target < limits.lower) | (target > limits.upper)]:
-            self.clamped.increment(str(joint))
-        for joint in names[command != limits.clamp(target)]:
-            self.step_limited.increment(str(joint))
 
     def _policy_observation(self, history: list[dict[str, np.ndarray]]) -> dict[str, Any]:
         """The model's input: the newest values, or (n_obs_steps > 1) each input stacked over the
