@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +117,21 @@ def policy_files(tmp_path_factory, torch_one_thread) -> dict[str, Path]:
         'out_of_range': write_checkpoint(root / 'out_of_range', small, [3.0, -3.0, 3.0, -3.0, 3.5, -1.0], 0.01),
         'nan': write_checkpoint(root / 'nan', small, HOME, nan=True),
     }
+
+
+@pytest.fixture(scope='session')
+def signal_twice():
+    """`signal_twice(node_process, first, second, gap_s)`: send two signals `gap_s` apart, as a terminal's
+    Ctrl-C and the copy `ros2 launch` forwards do (~3 ms apart); the exit code, or None if the process
+    was still running 30 s later (then it is killed)."""
+    def send(node, first: int, second: int, gap_s: float) -> int | None:
+        node.process.send_signal(first)
+        time.sleep(gap_s)
+        node.process.send_signal(second)
+        try:
+            return node.process.wait(30)
+        except subprocess.TimeoutExpired:
+            node.process.kill()
+            node.process.wait()
+            return None
+    return send

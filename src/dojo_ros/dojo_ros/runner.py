@@ -6,9 +6,15 @@ executor (a bus loop, a capture thread, the physics stepping, inference). Ctrl-C
 (rclpy's signal handlers shut the context down) or a fatal error in that thread all end in the
 node's `stop()`, which is where a driver turns torque off and a policy stops commanding: a robot
 must never be left powered or commanded by a process that is gone.
+
+`stop()` runs to its end whatever signals arrive meanwhile (see `ShutdownSignals`): under
+`ros2 launch` one Ctrl-C reaches a node twice, from the terminal and forwarded by launch ~3 ms
+later, and launch escalates to SIGTERM.
 """
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Callable, Protocol
 
 import rclpy
@@ -37,7 +43,18 @@ def run_node(name: str, factory: Callable[[], Node], args: list[str] | None = No
     factory raises for bad parameters, logged as one fatal line without a traceback (exit 1).
     `stop()` returning False (the node had failed) also gives exit code 1.
     """
-    rclpy.init(args=args)
+    signals = ShutdownSignals(name)  # before rclpy.init, whose handlers then call it after their own work
+    try:
+        rclpy.init(args=args)
+        if signals.received:  # arrived before rclpy's handlers were in place: nothing started yet
+            rclpy.try_shutdown()
+            return 0
+        return _spin_node(name, factory, threads, errors)
+    finally:
+        signals.ignore()  # stopped: nothing is left to interrupt while the interpreter exits
+
+
+def _spin_node(name: str, factory: Callable[[], Node], threads: int, errors: tuple[type[Exception], ...]) -> int:
     try:
         node = factory()
     except errors as exc:
@@ -49,7 +66,7 @@ def run_node(name: str, factory: Callable[[], Node], args: list[str] | None = No
     try:
         node.start()
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     except RCLError:
         # SIGINT's shutdown can land while the executor builds its wait set: an invalid context then,
@@ -62,6 +79,40 @@ def run_node(name: str, factory: Callable[[], Node], args: list[str] | None = No
         node.destroy_node()
         rclpy.try_shutdown()
     return 1 if healthy is False else 0
+
+
+class ShutdownSignals:
+    """SIGINT and SIGTERM for a node process, from before `rclpy.init` until the process exits: recorded,
+    never raised.
+
+    rclpy's handlers (installed by `rclpy.init`, removed again by `rclpy.try_shutdown`) shut the
+    context down, which ends the spin, and then call the Python handler they replaced. Python's
+    default SIGINT handler raises KeyboardInterrupt wherever the main thread is: a second Ctrl-C
+    (launch forwards the terminal's one ~3 ms later) landed inside `stop()`, between two servos'
+    torque-off writes, and left the others powered. This handler only records the signal, so the
+    first one ends the spin through rclpy and every later one (logged) leaves `stop()` and the
+    teardown to complete. Once the node is down, `ignore()` makes the rest of the exit immune as
+    well: while the interpreter finalises it resets Python-level handlers to the default (a signal
+    then kills the process, exit -2/-15 after a clean stop), but leaves ignored signals ignored.
+    A process that hangs is still ended by SIGKILL, launch's last resort.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, name: str) -> None:
+        self.received: list[signal.Signals] = []
+        self._logger = get_logger(f'{name}.signals')  # not the node's logger: its /rosout publisher is gone
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def ignore(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signal.Signals(signum))
+        if len(self.received) > 1:
+            self._logger.info(f'{self.received[-1].name} while shutting down: ignored, the node is stopping')
 
 
 def shut_down_on_crash(node: Node, what: str, exc: Exception) -> bool:
