@@ -28,7 +28,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from dojo_core.cameras import CameraCalibration, CameraCapture, CaptureConfig, CaptureState, camera_info_for
+from dojo_core.cameras import CameraCapture, CaptureConfig, CaptureState, camera_info_for
+from dojo_ros.camera_info import camera_info_msg
 from dojo_ros.diagnostics import DiagnosticsPublisher, RateMeter
 from dojo_ros.image import numpy_to_image
 from dojo_ros.params import declare_parameters
@@ -71,15 +72,6 @@ class CameraNodeConfig:
         if not _NAME.match(self.name):
             raise ValueError(f'name must be letters, digits and underscores (a topic name token), got {self.name!r}')
         self.frame_id = self.frame_id or f'{self.name}_camera_optical_frame'
-
-
-def camera_info_msg(calibration: CameraCalibration, frame_id: str) -> CameraInfo:
-    """The CameraInfo message of a calibration; the stamp is set per frame."""
-    info = CameraInfo(width=calibration.width, height=calibration.height,
-                      distortion_model=calibration.distortion_model, d=list(calibration.d),
-                      k=list(calibration.k), r=list(calibration.r), p=list(calibration.p))
-    info.header.frame_id = frame_id
-    return info
 
 
 class CameraNode(Node):

@@ -37,8 +37,10 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
+from dojo_core.cameras.camera_info import pinhole_calibration
 from dojo_core.sim import TASKS, SimCell, SimConfig
 from dojo_core.sync import StampError, StampGuard
+from dojo_ros.camera_info import camera_info_msg
 from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter, RateMeter
 from dojo_ros.image import numpy_to_image
 from dojo_ros.joint_state import JointStateError, joint_state_to_vector, unknown_joints, vector_to_joint_state
@@ -204,13 +206,8 @@ class SimNode(Node):
 
     def _make_camera_info(self, camera: str) -> CameraInfo:
         intr = self.cell.intrinsics(camera)
-        info = CameraInfo(width=intr.width, height=intr.height, distortion_model='plumb_bob')
-        info.header.frame_id = self._frame(f'{camera}_camera_optical_frame')
-        info.d = [0.0] * 5
-        info.k = intr.k
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = intr.p
-        return info
+        calibration = pinhole_calibration(intr.width, intr.height, intr.fx, intr.fy, intr.cx, intr.cy, camera)
+        return camera_info_msg(calibration, self._frame(f'{camera}_camera_optical_frame'))
 
     # -- inputs -----------------------------------------------------------------------------------
     def _reject(self, reason: str, detail: str) -> None:

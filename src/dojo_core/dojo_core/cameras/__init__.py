@@ -8,6 +8,7 @@ from dojo_core.cameras.camera_info import (
     camera_info_for,
     default_camera_info,
     load_camera_info,
+    pinhole_calibration,
     resolve_camera_info_url,
 )
 from dojo_core.cameras.capture import CameraCapture, CaptureError, Frame
@@ -27,5 +28,6 @@ __all__ = [
     'camera_info_for',
     'default_camera_info',
     'load_camera_info',
+    'pinhole_calibration',
     'resolve_camera_info_url',
 ]

@@ -86,17 +86,23 @@ def _centre(c: float, scale: float) -> float:
     return (c + 0.5) * scale - 0.5
 
 
+def pinhole_calibration(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                        camera_name: str = '') -> CameraCalibration:
+    """An ideal pinhole (no distortion, R = identity, P = [K | 0]): a camera without a calibration
+    file, and the sim cell's rendered cameras (sim_node), whose intrinsics are exact."""
+    return CameraCalibration(
+        width, height, camera_name, 'plumb_bob', (0.0,) * 5,
+        k=(fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0),
+        r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        p=(fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+
+
 def default_camera_info(width: int, height: int, hfov_deg: float, camera_name: str = '') -> CameraCalibration:
     """An ideal pinhole with horizontal field of view ``hfov_deg``: square pixels, centred, no distortion."""
     if not 0.0 < hfov_deg < 180.0:
         raise CameraInfoError(f'horizontal field of view must be in (0, 180) degrees, got {hfov_deg}')
     f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
-    cx, cy = (width - 1) / 2, (height - 1) / 2
-    return CameraCalibration(
-        width, height, camera_name, 'plumb_bob', (0.0,) * 5,
-        k=(f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0),
-        r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
-        p=(f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0))
+    return pinhole_calibration(width, height, f, f, (width - 1) / 2, (height - 1) / 2, camera_name)
 
 
 def resolve_camera_info_url(url: str) -> Path:

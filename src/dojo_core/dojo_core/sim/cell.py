@@ -34,7 +34,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class CameraIntrinsics:
-    """Pinhole model of a rendered camera, in ROS camera_info conventions (pixel centres at integers)."""
+    """Pinhole model of a rendered camera, in ROS camera_info conventions (pixel centres at integers);
+    sim_node publishes it through dojo_core.cameras.pinhole_calibration."""
 
     width: int
     height: int
@@ -42,14 +43,6 @@ class CameraIntrinsics:
     fy: float
     cx: float
     cy: float
-
-    @property
-    def k(self) -> list[float]:
-        return [self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0]
-
-    @property
-    def p(self) -> list[float]:
-        return [self.fx, 0.0, self.cx, 0.0, 0.0, self.fy, self.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
 
 
 class SimCell:
