@@ -159,7 +159,7 @@ def test_joint_motion_reaches_the_pose_smoothly_and_holds(client):
     assert math.degrees(angle(client.tool()[1], rotation)) < 3.0
     client.diagnostics.clear()
     assert client.spin_until(lambda: client.status('ik').get('state') == 'holding', 10)
-    # Every command within the joint limits, no joint stepping more than max_command_step (0.15 rad).
+    # Every command within the joint limits, no joint stepping more than max_step_rad (0.15 rad).
     commands = np.array(client.commands)
     limits = client.model.limits
     assert len(commands) > 10

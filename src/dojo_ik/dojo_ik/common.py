@@ -16,8 +16,9 @@ velocity limits. Plan time never goes backwards: a sim reset sets sim time back 
 plan playing across it pauses for that tick instead of restarting or stalling until sim time
 reaches the old value again.
 
-Safety net: every command is clamped to the URDF joint limits, and no joint moves more than
-`max_command_step` between two commands (a larger step is cut and caught up over the next ticks).
+Safety net: every command goes through dojo_core's CommandLimiter (the one policy_node and
+arm_driver use): clamped to the URDF joint limits, and no joint moves more than `max_step_rad`
+between two commands (a larger step is cut and caught up over the next ticks), counted per joint.
 
 The streamer and the monitor are thread-safe: pick_place_expert drives them from its episode thread.
 """
@@ -37,6 +38,7 @@ from sensor_msgs.msg import JointState
 
 from dojo_core.kinematics.trajectory import JointPlan
 from dojo_core.robot.description import JOINT_NAMES, JointLimits
+from dojo_core.robot.safety import CommandLimiter
 from dojo_ros.diagnostics import EventCounter
 from dojo_ros.joint_state import JointStateError, joint_state_to_vector, vector_to_joint_state
 from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
@@ -53,7 +55,7 @@ class StreamConfig:
     control_rate_hz: float = field(default=30.0, metadata={
         'description': 'Rate of joint_commands (Hz) in node-clock time: sim time with use_sim_time.',
         'range': (1.0, 1000.0), 'read_only': True})
-    max_command_step: float = field(default=0.15, metadata={
+    max_step_rad: float = field(default=0.15, metadata={
         'description': 'Largest change of any joint between two consecutive commands (rad); a larger step is '
                        'cut to this and caught up over the next ticks. The default is the URDF velocity limit '
                        '(4.7 rad/s) over one 30 Hz period.', 'range': (0.001, 3.0)})
@@ -125,7 +127,7 @@ class CommandStreamer:
         self.limits = limits
         self.names = limits.names
         self.period = 1.0 / config.control_rate_hz
-        self.step_limited = EventCounter()   # commands cut by max_command_step, per joint
+        self.limiter = CommandLimiter(limits, config.max_step_rad)   # counts clamps and cut steps per joint
         self.published = 0
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
@@ -138,12 +140,13 @@ class CommandStreamer:
     def play(self, plan: JointPlan, track: str = 'all', joints: np.ndarray | None = None) -> None:
         """Start `plan` now on the joints `joints` (boolean mask; default all), replacing the track
         of the same name. The plan should start at `command` (or, when idle, at the measured
-        position): the first command is the plan's first sample, within `max_command_step`."""
+        position): the first command is the plan's first sample, within `max_step_rad`."""
         mask = np.ones(len(self.names), dtype=bool) if joints is None else np.asarray(joints, dtype=bool)
         now = self._now()
         with self._lock:
             if self._command is None:
-                self._command = self.limits.clamp(plan.sample(0.0))
+                self.limiter.reset(plan.sample(0.0))
+                self._command = self.limiter.last.copy()
                 self._target = self._command.copy()
             # The next tick adds the time since the last one; only the part after now is the plan's.
             since_tick = 0.0 if self._last_tick is None else min(max(0.0, now - self._last_tick), self.period)
@@ -154,7 +157,8 @@ class CommandStreamer:
         position before a plan starts, so that subscribers see commands from the first period."""
         with self._lock:
             self._tracks.clear()
-            self._command = self.limits.clamp(np.asarray(position, dtype=float))
+            self.limiter.reset(position)
+            self._command = self.limiter.last.copy()
             self._target = self._command.copy()
 
     def stop(self) -> None:
@@ -194,12 +198,7 @@ class CommandStreamer:
                 if track.elapsed + self.period >= track.plan.duration:
                     del self._tracks[name]
             self._target = self.limits.clamp(self._target)
-            step = self._target - self._command
-            limit = self.config.max_command_step
-            cut = np.abs(step) > limit
-            for joint in np.asarray(self.names)[cut]:
-                self.step_limited.increment(str(joint))
-            self._command = np.where(cut, self._command + np.clip(step, -limit, limit), self._target)
+            self._command = self.limiter(self._target)
             # Published under the lock: once stop() returns, no further command goes out.
             if self._publisher is not None:
                 self._publisher.publish(vector_to_joint_state(self.names, self._command,

@@ -306,7 +306,7 @@ class IKNode(Node):
     def _diagnose_commands(self) -> tuple[bytes, str, dict[str, object]]:
         values: dict[str, object] = {
             'published': self.streamer.published, 'state': self.streamer.state,
-            **{f'step_limited.{k}': v for k, v in sorted(self.streamer.step_limited.snapshot().items())},
+            **self.streamer.limiter.figures(),
             **{f'joint_states_rejected.{k}': v for k, v in sorted(self.joints.rejected.snapshot().items())},
         }
         if self.joints.position is None:

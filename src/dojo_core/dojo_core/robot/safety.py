@@ -15,7 +15,7 @@ import numpy as np
 from dojo_core.metrics import EventCounter
 from dojo_core.robot.description import JointLimits
 
-# rad per control period: the max_command_step of config/expert.yaml and config/ik.yaml
+# rad per control period: policy_node's and the ROS-free rollouts' default max_step_rad
 DEFAULT_MAX_STEP = 0.25
 
 
