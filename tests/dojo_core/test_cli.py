@@ -41,6 +41,7 @@ def test_bad_arguments_fail_clearly():
 DATASET_INFO = ['dataset', 'info', str(REPO / 'tests' / 'data' / 'lerobot_v30')]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('argv, unbuffered', [(DATASET_INFO, False), (DATASET_INFO, True), (['--help'], False)],
                          ids=['dataset-info', 'dataset-info-unbuffered', 'help'])
 def test_a_closed_pipe_ends_a_verb_quietly(argv, unbuffered):
