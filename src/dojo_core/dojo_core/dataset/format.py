@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from dojo_core.robot.description import GRIPPER_JOINT
-
 CODEBASE_VERSION = 'v3.0'
 
 INFO_PATH = 'meta/info.json'
@@ -192,39 +190,3 @@ def arrow_type(feature: Mapping[str, Any]) -> pa.DataType:
 def data_schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
     """Arrow schema of the data parquet files for these (complete) features."""
     return pa.schema([(k, arrow_type(features[k])) for k in parquet_keys(features)])
-
-
-# --- units ----------------------------------------------------------------------------------
-
-def _joint_of(name: str) -> str:
-    return name.split('.', 1)[0]
-
-
-def radians_to_lerobot_degrees(values: np.ndarray, names: Sequence[str],
-                               gripper_range: tuple[float, float]) -> np.ndarray:
-    """Convert a joint vector from dojo units to lerobot's SO-101 `use_degrees` units.
-
-    Arm joints: rad -> deg. Gripper: its URDF range `gripper_range` (rad, closed..open) maps
-    linearly onto 0..100 (lerobot's RANGE_0_100). `names` are the vector's entry names
-    (`shoulder_pan.pos`, ...); the part before the first '.' is the joint. This is a unit change
-    only: lerobot's zero comes from each robot's calibration, which a conversion cannot know.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    out = np.degrees(values)
-    lo, hi = gripper_range
-    for i, name in enumerate(names):
-        if _joint_of(name) == GRIPPER_JOINT:
-            out[..., i] = 100.0 * (values[..., i] - lo) / (hi - lo)
-    return out
-
-
-def lerobot_degrees_to_radians(values: np.ndarray, names: Sequence[str],
-                               gripper_range: tuple[float, float]) -> np.ndarray:
-    """Inverse of `radians_to_lerobot_degrees`."""
-    values = np.asarray(values, dtype=np.float64)
-    out = np.radians(values)
-    lo, hi = gripper_range
-    for i, name in enumerate(names):
-        if _joint_of(name) == GRIPPER_JOINT:
-            out[..., i] = lo + values[..., i] / 100.0 * (hi - lo)
-    return out

@@ -155,8 +155,8 @@ class DatasetWriter:
         `features`: LeRobot info.json style, e.g. {'observation.state': {'dtype': 'float32',
         'shape': [6], 'names': [...]}, 'observation.images.front': {'dtype': 'video', 'shape':
         [480, 640, 3]}}; timestamp/frame_index/episode_index/index/task_index are added. `units`
-        is recorded as info.json["dojo"]["units"] (the writer stores values as given; see
-        format.radians_to_lerobot_degrees for lerobot's SO-101 degree convention); `dojo_info` adds
+        is recorded as info.json["dojo"]["units"] (the writer stores values as given; dojo_core.sync.JointUnits,
+        the one units converter, gives lerobot's SO-101 degree convention); `dojo_info` adds
         to that block (the recorder stores the feature map there, which training embeds in checkpoints).
         """
         if isinstance(fps, bool) or int(fps) != fps or fps <= 0:
