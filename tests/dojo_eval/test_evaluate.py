@@ -47,6 +47,21 @@ def test_policy_episodes_through_the_nodes_write_the_report(policy_files, tmp_pa
     assert 'random: ' in printed and 'episode 1 (cube seed 7)' in printed
 
 
+def test_the_same_episodes_without_ros_run_the_same_serving_controller(policy_files, tmp_path, capsys):
+    code = run_eval('--policy', str(policy_files['random']), '--feature-map', str(policy_files['small_map']),
+                    '--episodes', '2', '--seed', '5', '--time-limit', str(TIME_LIMIT), '--out', str(tmp_path),
+                    '--device', 'cpu', '--policy-config', str(policy_files['policy_yaml']), '--ros-free')
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    report = read_report(tmp_path)
+    assert [e['seed'] for e in report['episodes']] == [6, 7] and report['info']['ros_free']
+    assert report['info']['execution'].startswith('queue (') and 'replace' in report['info']['execution']
+    for episode, episode_holds in zip(report['episodes'], report['info']['holds_per_episode']):
+        assert episode['steps'] == round(30 * TIME_LIMIT) or episode['success']
+        assert f'{episode_holds} holds' in episode['reason']
+    assert not (tmp_path / 'policy_node.log').exists()   # no node was started
+
+
 def test_expert_episodes_through_the_expert_node(tmp_path, capsys):
     code = run_eval('--policy', 'expert', '--episodes', '1', '--seed', '3', '--time-limit', '30', '--out',
                     str(tmp_path), '--real-time-factor', '0')

@@ -20,12 +20,14 @@ rate with its 95 % Wilson interval, the mean time to success, and the holds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections import Counter
 from pathlib import Path
 
 import rclpy
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -33,12 +35,14 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
 from dojo_core.cell_features import CellFeatures
-from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, write_report
+from dojo_core.evaluation import RolloutConfig, evaluate
+from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, add_hold_totals, with_holds, write_report
 from dojo_core.policies.features import ACTION_KEY
 from dojo_core.robot.description import share_dir
-from dojo_core.policies import PolicyConfig
+from dojo_core.expert import ExpertConfig
+from dojo_core.policies import PolicyConfig, load_policy
 from dojo_core.policies.hub import resolve_dir
-from dojo_core.serving import resolve_feature_map
+from dojo_core.serving import ServingConfig, resolve_feature_map
 from dojo_core.sync import FeatureMap, load_feature_map
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.messages import message_class
@@ -156,9 +160,7 @@ class EvalClient(Node):
         after = self.enable(False)
         holds = {key[len('holds.'):]: after[key] - before.get(key, 0) for key in after
                  if key.startswith('holds.') and after[key] > before.get(key, 0)}
-        total = after.get('holds', 0) - before.get('holds', 0)
-        detail = ', '.join(f'{reason} {count}' for reason, count in sorted(holds.items()))
-        reason = ('cube placed' if success else 'time limit') + f'; {total} holds' + (f' ({detail})' if detail else '')
+        reason = with_holds('cube placed' if success else 'time limit', holds)
         outcome = EpisodeOutcome(seed, success, duration if success else time_limit,
                                  after.get('commands', 0) - before.get('commands', 0), reason)
         return outcome, holds
@@ -191,20 +193,17 @@ def run_policy(args: argparse.Namespace, out: Path, sim: NodeProcess) -> EvalRep
         report = EvalReport(args.name or _checkpoint_name(args.policy), [], {
             'agent': f'policy {args.policy} (policy_node, {args.map_source})', 'seed': args.seed,
             'time_limit_s': args.time_limit, 'real_time_factor': args.real_time_factor})
-        holds: Counter[str] = Counter()
         per_episode = []
         for k in range(args.episodes):
             outcome, episode_holds = client.policy_episode(args.seed + k + 1, args.time_limit)
             report.episodes.append(outcome)
-            holds.update(episode_holds)
-            per_episode.append(sum(episode_holds.values()))
+            per_episode.append(episode_holds)
             print(f'  episode {k} (cube seed {outcome.seed}): {"success" if outcome.success else "FAILED"} after '
                   f'{outcome.duration_s:.2f} s sim, {outcome.steps} commands; {outcome.reason}', flush=True)
         inference = client.status.get(f'{POLICY_NODE}: inference', {})
         report.info.update({key: inference[key] for key in ('execution', 'device', 'latency_p50_ms', 'latency_p99_ms')
                             if key in inference})
-        report.info.update({'holds': sum(holds.values()), 'holds_per_episode': per_episode,
-                            'holds_by_reason': dict(holds)})
+        add_hold_totals(report, per_episode)
         lifecycle.go('inactive')
         client.destroy_node()
         return report
@@ -279,6 +278,11 @@ class EvalVerb:
         parser.add_argument('--policy-config', default=None,
                             help='policy_node parameter file (default: the installed config/policy.yaml)')
         parser.add_argument('--name', default='', help='name of the agent in the report (default: from --policy)')
+        parser.add_argument('--ros-free', action='store_true',
+                            help='run the same episodes without ROS: the cell and the serving controller in this '
+                                 'process on the sim clock (inference latency simulated from its measured wall '
+                                 "time), with policy_node's serving parameters from --policy-config; faster than "
+                                 'real time, same seeds and report')
 
     @staticmethod
     def resolve_map(args: argparse.Namespace) -> dict[str, int]:
@@ -306,9 +310,14 @@ class EvalVerb:
         args.policy_config = args.policy_config or config / 'policy.yaml'
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        if args.ros_free:
+            print(f'dojo eval: {args.episodes} episodes of {args.policy} without ROS (the serving controller on the '
+                  'sim cell)', flush=True)
+            report = run_ros_free(args, expert)
+            return finish(report, out, started)
         print(f'dojo eval: {args.episodes} episodes of {args.policy} through sim_node '
               f'(real_time_factor {args.real_time_factor:g}); logs in {out}', flush=True)
-        started = time.monotonic()
         sim = NodeProcess('dojo_sim.sim_node', params_file=args.sim_config, parameters={
             'seed': args.seed, 'real_time_factor': args.real_time_factor, **cameras}, log_path=out / 'sim_node.log')
         rclpy.init()
@@ -320,8 +329,35 @@ class EvalVerb:
         finally:
             rclpy.try_shutdown()
             sim.stop()
-        report.info['wall_s'] = round(time.monotonic() - started, 1)
-        files = write_report(report, out, title=f'dojo eval: {report.name}')
-        print(report.summary())
-        print(f'report: {files.markdown}, {files.png}')
-        return 0
+        return finish(report, out, started)
+
+
+def finish(report: EvalReport, out: Path, started: float) -> int:
+    report.info['wall_s'] = round(time.monotonic() - started, 1)
+    files = write_report(report, out, title=f'dojo eval: {report.name}')
+    print(report.summary())
+    print(f'report: {files.markdown}, {files.png}')
+    return 0
+
+
+def serving_parameters(params_file: Path) -> ServingConfig:
+    """policy_node's serving settings from its parameter file (`/**/policy_node` section)."""
+    sections = yaml.safe_load(Path(params_file).read_text()) or {}
+    values = next((v.get('ros__parameters', {}) for k, v in sections.items() if k.split('/')[-1] == POLICY_NODE), {})
+    names = {f.name for f in dataclasses.fields(ServingConfig)}
+    return ServingConfig(**{k: v for k, v in values.items() if k in names})
+
+
+def run_ros_free(args: argparse.Namespace, expert: bool) -> EvalReport:
+    """The same seeds and time limit as through the nodes, served by the same controller without ROS."""
+    seeds = [args.seed + k + 1 for k in range(args.episodes)]
+    if expert:
+        report = evaluate(ExpertConfig(), seeds, name=args.name or 'expert', progress=True)
+    else:
+        policy = load_policy(args.policy, device='cpu' if args.device == 'auto' else args.device)
+        report = evaluate(policy, seeds, name=args.name or _checkpoint_name(args.policy),
+                          rollout_config=RolloutConfig(time_limit_s=args.time_limit),
+                          serving=serving_parameters(args.policy_config), feature_map=args.map, progress=True)
+        report.info['agent'] = f'policy {args.policy} (ROS-free serving controller, {args.map_source})'
+    report.info.update({'seed': args.seed, 'ros_free': True})
+    return report

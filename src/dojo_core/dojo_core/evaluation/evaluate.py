@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from tqdm import tqdm
 
 from dojo_core.cell_features import CellFeatures
-from dojo_core.evaluation.report import EpisodeOutcome, EvalReport
+from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, add_hold_totals, with_holds
 from dojo_core.evaluation.rollout import RolloutConfig, rollout, sim_feature_map
 from dojo_core.expert import ExpertConfig, run_episode
 from dojo_core.kinematics.model import RobotModel
@@ -51,18 +51,23 @@ def evaluate(agent: Policy | ExpertConfig, seeds: Iterable[int], *, name: str | 
         cell = SimCell(features.sim_config(sim_config) if is_policy else sim_config)
     report = EvalReport(name or (f'{agent.config.type} policy' if is_policy else 'expert'), [], info)
     model = None if is_policy else RobotModel(cell.urdf)
+    holds = []
     try:
         bar = tqdm(seeds, desc=report.name, unit='episode', disable=not progress, dynamic_ncols=True)
         for seed in bar:
             if is_policy:
                 result = rollout(agent, cell, seed, rollout_config, serving=serving, feature_map=feature_map,
                                  task=task)
+                holds.append(result.holds)
+                reason = with_holds(result.reason, result.holds)
             else:
                 result = run_episode(cell, seed, agent, model)
-            report.episodes.append(EpisodeOutcome(int(seed), result.success, result.duration_s, result.steps,
-                                                  result.reason))
+                reason = result.reason
+            report.episodes.append(EpisodeOutcome(int(seed), result.success, result.duration_s, result.steps, reason))
             bar.set_postfix(success=f'{report.successes}/{report.trials}')
     finally:
         if own_cell:
             cell.close()
+    if is_policy:
+        add_hold_totals(report, holds)
     return report

@@ -120,6 +120,22 @@ class ReportFiles:
     png: Path
 
 
+def with_holds(reason: str, holds: dict[str, int]) -> str:
+    """An episode's end reason with the control steps it held, by reason, as both evaluation paths report them."""
+    detail = ', '.join(f'{why} {count}' for why, count in sorted(holds.items()))
+    return f'{reason}; {sum(holds.values())} holds' + (f' ({detail})' if detail else '')
+
+
+def add_hold_totals(report: EvalReport, per_episode: Sequence[dict[str, int]]) -> None:
+    """report.info gets the holds of all episodes, per episode and by reason."""
+    totals: dict[str, int] = {}
+    for holds in per_episode:
+        for why, count in holds.items():
+            totals[why] = totals.get(why, 0) + count
+    report.info.update({'holds': sum(totals.values()), 'holds_per_episode': [sum(h.values()) for h in per_episode],
+                        'holds_by_reason': totals})
+
+
 def write_report(reports: EvalReport | Sequence[EvalReport], out_dir: str | Path,
                  title: str = 'Evaluation') -> ReportFiles:
     """Write report.md, report.json and success.png for one or several reports into `out_dir`."""
