@@ -49,6 +49,7 @@ import torch
 
 from dojo_core.dataset.format import INFO_PATH
 from dojo_core.evaluation.report import REPORT_JSON, REPORT_MD, EvalReport, write_report
+from dojo_core.sim.protocol import TIME_LIMIT_S
 from dojo_core.training import CHECKPOINTS_DIR, LAST, LOSS_CSV, LOSS_PNG, PRETRAINED_DIR
 from dojo_core.training.checkpoint import TRAIN_CONFIG
 
@@ -77,7 +78,7 @@ class Budget:
     time_limit: float
 
 
-FULL = Budget(episodes=50, eval_episodes=20, steps=12_000, time_limit=30.0)
+FULL = Budget(episodes=50, eval_episodes=20, steps=12_000, time_limit=TIME_LIMIT_S)
 QUICK = Budget(episodes=3, eval_episodes=2, steps=20, time_limit=15.0)
 
 

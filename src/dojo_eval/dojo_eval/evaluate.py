@@ -43,6 +43,7 @@ from dojo_core.expert import ExpertConfig
 from dojo_core.policies import PolicyConfig, load_policy
 from dojo_core.policies.hub import resolve_dir
 from dojo_core.serving import ServingConfig, resolve_feature_map
+from dojo_core.sim.protocol import TIME_LIMIT_S, fresh_messages
 from dojo_core.sync import FeatureMap, load_feature_map
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.messages import message_class
@@ -57,7 +58,7 @@ CONFIGURE_TIMEOUT_S = 300.0
 #: Wall seconds without sim progress (or an answer) before the evaluation gives up.
 STALL_S = 60.0
 #: Messages of every observed topic (and sim/success) that must arrive after a reset before the episode starts.
-FRESH_MESSAGES = 3
+FRESH_MESSAGES = fresh_messages(SENSOR_QOS.depth)
 
 
 class EvalError(RuntimeError):
@@ -262,7 +263,7 @@ class EvalVerb:
         parser.add_argument('--episodes', type=int, default=10, help='episodes to run (default: 10)')
         parser.add_argument('--seed', type=int, default=0,
                             help='sim_node seed: episode k places the cube from seed + k + 1 (default: 0)')
-        parser.add_argument('--time-limit', type=float, default=30.0,
+        parser.add_argument('--time-limit', type=float, default=TIME_LIMIT_S,
                             help='sim seconds per episode before it counts as failed (default: 30)')
         parser.add_argument('--out', default='outputs/eval', help='report and node logs (default: outputs/eval)')
         parser.add_argument('--feature-map', default='',

@@ -47,16 +47,15 @@ from dojo_core.kinematics.cartesian import PlanningError
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.sim import SimConfig
+from dojo_core.sim.protocol import SETTLE_TIME_S, fresh_messages
 from dojo_ik.common import (HOLDING, CommandStreamer, JointStateMonitor, StreamConfig, init_without_signal_handlers,
                             spin_until_stopped)
 from dojo_ros.diagnostics import DiagnosticsPublisher
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
-# Messages of each stream that must arrive after the reset answer before its state counts as fresh:
-# a subscription's queue can still hold SENSOR_QOS.depth messages published before the reset when
-# the answer arrives, so the newest of depth + 2 more messages is certainly from after it.
-FRESH_MESSAGES = SENSOR_QOS.depth + 2
+# Messages of each stream that must arrive after the reset answer before its state counts as fresh.
+FRESH_MESSAGES = fresh_messages(SENSOR_QOS.depth)
 # After a reset the arm must rest at the home pose (within this many rad) for this many
 # joint_states in a row before an episode starts.
 SETTLE_TOLERANCE = 0.02
@@ -72,7 +71,7 @@ class ExpertNodeConfig:
     seed: int = field(default=0, metadata={
         'description': "Seed of the expert's randomisation: episode k draws from [seed + k, 1]. The cube pose "
                        "is the sim's (sim_node seed + reset count)."})
-    settle_time: float = field(default=1.5, metadata={
+    settle_time: float = field(default=SETTLE_TIME_S, metadata={
         'description': 'Sim seconds after the plan ends for the cube to come to rest in the bin (sim/success).',
         'range': (0.0, 30.0)})
     base_frame: str = field(default='base_link', metadata={

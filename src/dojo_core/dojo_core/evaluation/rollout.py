@@ -28,6 +28,7 @@ from dojo_core.policies.features import ACTION_KEY, IMAGE_PREFIX, FeatureType
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.serving import PolicyController, ServingConfig, SimulatedLatency, bind_features
 from dojo_core.sim import SimCell
+from dojo_core.sim.protocol import TIME_LIMIT_S
 from dojo_core.sync import FeatureMap
 from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX
 
@@ -36,7 +37,7 @@ from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX
 class RolloutConfig:
     """When an episode ends without success, and how inference latency is simulated."""
 
-    time_limit_s: float = field(default=30.0, metadata={
+    time_limit_s: float = field(default=TIME_LIMIT_S, metadata={
         'description': 'Sim seconds before an episode counts as failed (the expert needs about 10).',
         'range': (0.1, 3600.0)})
     max_steps: int = field(default=0, metadata={

@@ -15,9 +15,7 @@ from dojo_core.expert.pick_place import ExpertConfig, PickPlaceExpert
 from dojo_core.kinematics.cartesian import PlanningError
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.sim.cell import SimCell
-
-# Extra sim time after the plan ends for a dropped cube to come to rest in the bin (s).
-SETTLE_TIME = 1.5
+from dojo_core.sim.protocol import SETTLE_TIME_S
 # The expert's random stream is seeded apart from the cell's (which draws the cube pose).
 EXPERT_STREAM = 1
 
@@ -52,7 +50,7 @@ def run_episode(cell: SimCell, seed: int, config: ExpertConfig | None = None, mo
     period = 1.0 / cell.config.control_rate_hz
     release = plan.start_time('release')
     steps = 0
-    while steps * period < plan.duration + SETTLE_TIME:
+    while steps * period < plan.duration + SETTLE_TIME_S:
         targets = plan.sample((steps + 1) * period)
         if on_step is not None:
             on_step(cell, targets)
