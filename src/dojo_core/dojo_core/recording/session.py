@@ -20,6 +20,10 @@ The clock. Live, the caller also hands its clock to `watch_clock`: a clock that 
 restarted simulation under use_sim_time) starts a new timeline that the episode's stamps cannot
 be ordered against, so the episode is ended at the last reading before the jump and saved.
 
+Memory. A session records hundreds of episodes in one process, each encoding on fresh threads;
+it caps glibc's malloc arenas and hands freed memory back after every save or discard
+(dojo_core.memory), which keeps the process flat (benchmarks/record_soak.py).
+
 The recorder node and `dojo convert` both drive this class; that is what makes a live recording
 and the conversion of the same bag produce the same frames.
 """
@@ -35,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from dojo_core.dataset import DatasetWriter, VideoEncodingError, push_to_hub
+from dojo_core.memory import cap_malloc_arenas, release_free_memory
 from dojo_core.recording.dataset import DatasetSettings, RecordingError, open_dataset
 from dojo_core.recording.episode import EpisodeRecorder, EpisodeResult, HeldMessages
 from dojo_core.sync import ClockWatch, ExtractionError, FeatureMap
@@ -80,6 +85,7 @@ class RecordingSession:
                  max_backlog_s: float = DEFAULT_MAX_BACKLOG_S, wait_for_writer: bool = False) -> None:
         self.features = features
         self.settings = settings
+        cap_malloc_arenas()   # before the writer and encoder threads exist
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix='dataset_writer')
         try:
             opened = self._pool.submit(open_dataset, settings, features).result()
@@ -287,6 +293,8 @@ class RecordingSession:
                 self._saving -= active.saving
             active.done.set_exception(exc)
             return
+        finally:
+            release_free_memory()   # what the episode's encoders freed
         with self._lock:
             self._saving -= active.saving
             self._saved += result.saved
