@@ -10,6 +10,7 @@ frames may differ; see dojo_core.sync.assembler).
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -35,6 +36,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from dojo_core.dataset import VideoEncoderConfig, validate
+from dojo_core.episode_status import STATUS_SERVICE, reply_episode, was_saved
 from dojo_core.recording import DatasetSettings, load_features
 from dojo_core.robot import JOINT_NAMES
 from dojo_core.rosbag import convert
@@ -337,3 +339,53 @@ def test_a_second_recorder_on_the_same_dataset_fails_configure_and_stays_up(robo
         assert status()['level'] == DiagnosticStatus.ERROR and 'another writer' in status()['message']
         assert second.alive()
     assert robot.process.alive() and validate(robot.root) == []
+
+
+def test_a_client_learns_from_episode_status_that_its_episode_was_saved_by_a_recorder_killed_meanwhile(robot):
+    """The recorder is SIGKILLed right after the commit point of a stop_episode call (the reply may
+    never come); restarted on the same dataset, its episode_status says the episode was saved."""
+    root, features = robot.tmp / 'killed', str(robot.tmp / 'features.yaml')
+
+    def start() -> NodeProcess:
+        return NodeProcess('dojo_recorder.recorder_node', params_file=RECORDER_YAML, log_path=robot.tmp / 'killed.log',
+                           parameters={'root': str(root), 'repo_id': 'test/killed', 'video_codec': 'libx264',
+                                       'features': features, 'task': TASK},
+                           ros_args=['-r', '__node:=killed_recorder']).start()
+
+    def ask_status() -> Trigger.Response:
+        """The status of the recorder once it answers and is configured (a restarted one may still be
+        listed under the killed one's endpoints, which never answer: ask again)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            future = services[STATUS_SERVICE].call_async(Trigger.Request())
+            if robot.spin_until(future.done, 2.0) and future.result().success:
+                return future.result()
+            services[STATUS_SERVICE].remove_pending_request(future)
+        raise AssertionError((robot.tmp / 'killed.log').read_text())
+
+    services = {name: robot.create_client(Trigger, f'killed_recorder/{name}')
+                for name in ('start_episode', 'stop_episode', STATUS_SERVICE)}
+    process = start()
+    try:
+        status = json.loads(ask_status().message)
+        assert status == {'recording': False, 'episode_index': 0, 'episodes_saved': 0, 'last': None}
+        started = robot.call(services['start_episode'], Trigger.Request())
+        index = reply_episode(started.message)
+        assert started.success and index == 0, started.message
+        robot.run(20)
+        pending = services['stop_episode'].call_async(Trigger.Request())
+        committed = root / 'meta/episodes/chunk-000/file-000.parquet'
+        assert robot.spin_until(committed.exists, 30), (robot.tmp / 'killed.log').read_text()
+        process.process.kill()                      # at the commit point: the reply may be lost
+        process.process.wait()
+        robot.spin_until(lambda: False, 0.3)
+        process = start()
+        answer = ask_status()
+        assert was_saved(answer.message, index), (answer.message, pending.done())
+        assert not was_saved(answer.message, index + 1)
+        assert json.loads(answer.message)['episodes_saved'] == 1
+    finally:
+        process.stop()
+        for client in services.values():
+            robot.destroy_client(client)
+    assert validate(root) == [] and read_episodes(root)[0]['length'] == 20

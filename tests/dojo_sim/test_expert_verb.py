@@ -49,3 +49,4 @@ def test_an_episode_cut_by_the_timeout_is_not_saved(tmp_path):
     info = json.loads((dataset / 'meta' / 'info.json').read_text()) if (dataset / 'meta' / 'info.json').exists() \
         else {'total_episodes': 0}
     assert info['total_episodes'] == placed, result.stdout
+    assert f'recorder: {placed} episode(s) saved in the dataset' in result.stdout, result.stdout

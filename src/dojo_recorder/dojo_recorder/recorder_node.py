@@ -14,6 +14,9 @@ activate at start-up):
   messages stamped before it that are still on their way (as `dojo convert` does at a stop
   marker), so the stop_episode reply comes latency + the save time later; it says the episode
   index, frames, real rate, drops by reason, refused messages and the save time.
+  `~/episode_status` (std_srvs/Trigger) answers a JSON status (dojo_core.episode_status): a
+  client whose stop_episode call died with the recorder asks the restarted recorder whether its
+  episode was committed.
 * deactivate: stops recording; an episode in progress is SAVED at once with the messages received
   so far (its frames are valid data; an operator who wants it gone calls discard_episode first).
 * cleanup / shutdown / SIGINT: the same -- an episode in progress is saved -- then the writer is
@@ -57,6 +60,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from dojo_core.dataset import DatasetError, DatasetLockedError, VideoEncoderConfig, push_to_hub
+from dojo_core.episode_status import STATUS_SERVICE, status_json
 from dojo_core.recording import (
     DatasetSettings, EpisodeResult, RecordingError, RecordingSession, default_root, load_features,
 )
@@ -145,7 +149,8 @@ class RecorderNode(LifecycleNode):
         # and timers (default group) must keep running meanwhile.
         services = ReentrantCallbackGroup()
         for name, handler in (('~/start_episode', self._on_start), ('~/stop_episode', self._on_stop),
-                              ('~/discard_episode', self._on_discard), ('~/push_to_hub', self._on_push)):
+                              ('~/discard_episode', self._on_discard), ('~/push_to_hub', self._on_push),
+                              (f'~/{STATUS_SERVICE}', self._on_status)):
             self.create_service(Trigger, name, handler, callback_group=services)
         self.diagnostics = DiagnosticsPublisher(self, hardware_id='dojo_recorder')
         self.diagnostics.add_task('recording', self._diagnose)
@@ -343,6 +348,15 @@ class RecorderNode(LifecycleNode):
         result = await self._result(future)
         self._log_result(result, 'discard_episode')
         response.success, response.message = result.error is None, result.message()
+        return response
+
+    def _on_status(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        try:
+            response.message = status_json(self._configured().status())
+        except RecordingError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        response.success = True
         return response
 
     def _configured(self) -> RecordingSession:

@@ -6,8 +6,10 @@ processes with the installed config/sim.yaml and config/expert.yaml, runs `--epi
 prints each result as the expert publishes it on `expert/episode_result` and then the expert's
 success rate. With `--record DIR` the episodes are also recorded as a LeRobot dataset by
 dojo_recorder's recorder_node (when that package is installed), which the verb configures and
-activates through its lifecycle services before the first episode. Cameras are rendered only
-when recording: nothing else looks at them. Node logs go to `--out`.
+activates through its lifecycle services before the first episode; at the end the verb prints
+what the recorder's `episode_status` says is committed in the dataset (the count to trust when a
+stop_episode reply was lost). Cameras are rendered only when recording: nothing else looks at
+them. Node logs go to `--out`.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from dojo_core.episode_status import STATUS_SERVICE
 from dojo_core.robot.description import share_dir
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.process import NodeProcess
@@ -43,19 +46,27 @@ class ExpertClient(Node):
         self.results: list[dict] = []
         self.create_subscription(String, 'expert/episode_result', self._on_result, LATCHED_QOS)
         self.discard_client = self.create_client(Trigger, f'{RECORDER_NODE}/discard_episode')
+        self.status_client = self.create_client(Trigger, f'{RECORDER_NODE}/{STATUS_SERVICE}')
 
     def discard_recording(self, timeout_s: float = RECORDER_DISCARD_S) -> str:
         """Drop the recording of an episode the expert did not finish (stopped at --timeout or by
         Ctrl-C): left open, the recorder would save the half episode when it shuts down."""
-        if not self.discard_client.wait_for_service(timeout_sec=timeout_s):
-            return 'no answer from the recorder'
-        future = self.discard_client.call_async(Trigger.Request())
+        answer = self._call(self.discard_client, timeout_s)
+        return 'no answer from the recorder' if answer is None else answer.message
+
+    def saved_episodes(self, timeout_s: float = RECORDER_DISCARD_S) -> int | None:
+        """Episodes committed in the dataset, by the recorder's episode_status (None: no answer)."""
+        answer = self._call(self.status_client, timeout_s)
+        return json.loads(answer.message)['episodes_saved'] if answer is not None and answer.success else None
+
+    def _call(self, client, timeout_s: float) -> Trigger.Response | None:
+        if not client.wait_for_service(timeout_sec=timeout_s):
+            return None
+        future = client.call_async(Trigger.Request())
         deadline = time.monotonic() + timeout_s
         while not future.done() and time.monotonic() < deadline:
             rclpy.spin_once(self, timeout_sec=0.05)
-        if not future.done():
-            return 'no answer from the recorder'
-        return future.result().message
+        return future.result() if future.done() else None
 
     def _on_result(self, msg: String) -> None:
         result = json.loads(msg.data)
@@ -131,6 +142,10 @@ class ExpertVerb:
                     print(f'dojo expert: {problem}')
                     return 1
                 code = self._run_expert(args, config, out, client, started)
+                if recorder:
+                    saved = client.saved_episodes()
+                    print(f'recorder: {"no answer from episode_status" if saved is None else saved} '
+                          f'episode(s) saved in the dataset', flush=True)
                 summary = self._summary(client.results, args.episodes, time.monotonic() - started)
                 client.destroy_node()
             finally:

@@ -14,7 +14,9 @@ Recording is optional: with `use_recorder` and a recorder's `<recorder_node>/sta
 `stop_episode` and `discard_episode` services (std_srvs/Trigger) available, every episode is
 recorded from the held home pose to its end and saved, or discarded when planning failed (and,
 unless `save_failed_episodes`, when the cube was not placed). Without them the episodes run
-unrecorded.
+unrecorded. A stop_episode call that gets no answer (the recorder died during the save) is not
+taken as lost: the node asks the recorder's `episode_status` (a restarted recorder answers it
+from the dataset) whether the episode was committed (dojo_core.episode_status).
 
 The node plays sim episodes only, so it runs on sim time (use_sim_time is set on construction):
 the plan plays at the sim's pace whatever the real-time factor. Episode k plans with the random
@@ -43,6 +45,7 @@ from std_srvs.srv import Trigger
 
 from dojo_core.expert import EpisodeResult, ExpertConfig, PickPlaceExpert
 from dojo_core.expert.episode import EXPERT_STREAM
+from dojo_core.episode_status import STATUS_SERVICE, reply_episode, was_saved
 from dojo_core.kinematics.cartesian import PlanningError
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.robot.description import JOINT_NAMES
@@ -54,6 +57,8 @@ from dojo_ros.diagnostics import DiagnosticsPublisher
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
+# Wall seconds each episode_status call may take (a restarted recorder answers within ms).
+STATUS_CALL_S = 2.0
 # Messages of each stream that must arrive after the reset answer before its state counts as fresh.
 FRESH_MESSAGES = fresh_messages(SENSOR_QOS.depth)
 # After a reset the arm must rest at the home pose (within this many rad) for this many
@@ -139,6 +144,8 @@ class PickPlaceExpertNode(Node):
         if self.cfg.use_recorder:
             self.recorder = {name: self.create_client(Trigger, f'{self.cfg.recorder_node}/{name}_episode')
                              for name in ('start', 'stop', 'discard')}
+            self.recorder_status = self.create_client(Trigger, f'{self.cfg.recorder_node}/{STATUS_SERVICE}')
+        self.recorded_index: int | None = None   # the recorder's index of the episode being recorded
         self.result_pub = self.create_publisher(String, 'expert/episode_result', LATCHED_QOS)
         self.results: list[EpisodeResult] = []
         self.state = 'starting'
@@ -287,14 +294,36 @@ class PickPlaceExpertNode(Node):
         if not answer.success:
             self.get_logger().error(f'{self.cfg.recorder_node}/{name}_episode refused: {answer.message}')
         self.recording = 'recording' if name == 'start' and answer.success else 'ready'
+        if name == 'start':
+            self.recorded_index = reply_episode(answer.message) if answer.success else None
         return answer.success
 
     def _end_recording(self, recording: bool, keep: bool) -> str:
         if not recording:
             return 'off' if not self.recorder else 'not started'
         if keep:
-            return 'saved' if self._recorder_call('stop') else 'save failed'
+            if self._recorder_call('stop'):
+                return 'saved'
+            return 'saved (confirmed by episode_status)' if self._saved_after_all() else 'save failed'
         return 'discarded' if self._recorder_call('discard') else 'discard failed'
+
+    def _saved_after_all(self) -> bool:
+        """Whether the episode whose stop got no good answer was committed anyway, by the recorder's
+        episode_status (asked until stall_timeout_s, through a restart: a dead recorder's endpoint
+        may linger and never answer, so each call gets a few seconds)."""
+        index, what = self.recorded_index, f'{self.cfg.recorder_node}/{STATUS_SERVICE}'
+        deadline = time.monotonic() + self.cfg.stall_timeout_s
+        while index is not None and time.monotonic() < deadline:
+            try:
+                answer = self._call(self.recorder_status, what, timeout_s=STATUS_CALL_S)
+            except ExpertError:
+                continue
+            if answer.success:
+                saved = was_saved(answer.message, index)
+                self.get_logger().warning(f'{what}: episode {index} {"was" if saved else "was NOT"} saved')
+                return saved
+            time.sleep(STATUS_CALL_S)   # not configured yet
+        return False
 
     # -- waiting ----------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -313,14 +342,15 @@ class PickPlaceExpertNode(Node):
             time.sleep(0.02)
         return True
 
-    def _call(self, client: Client, what: str) -> Trigger.Response:
+    def _call(self, client: Client, what: str, timeout_s: float | None = None) -> Trigger.Response:
+        timeout_s = self.cfg.stall_timeout_s if timeout_s is None else timeout_s
         future = client.call_async(Trigger.Request())
-        deadline = time.monotonic() + self.cfg.stall_timeout_s
+        deadline = time.monotonic() + timeout_s
         while not future.done():
             self._check_running()
             if time.monotonic() > deadline:
                 client.remove_pending_request(future)
-                raise ExpertError(f'{what} did not answer within {self.cfg.stall_timeout_s:g} s')
+                raise ExpertError(f'{what} did not answer within {timeout_s:g} s')
             time.sleep(0.002)
         return future.result()
 
