@@ -313,3 +313,23 @@ def test_any_registered_policy_type_saves_and_loads(data, tmp_path):
         ACTPolicy.from_pretrained(tmp_path / 'ckpt')
     with pytest.raises(FileNotFoundError, match='not a directory'):
         load_policy(tmp_path / 'missing')  # a local-looking path is never looked up on the Hub
+
+
+def test_image_preprocessing_resizes_crops_and_jitters_only_in_training():
+    from dojo_core.policies import ImagePreprocessing
+    images = torch.rand(2, 3, 3, 24, 32)  # a batch of 2 with a history of 3
+    pipeline = ImagePreprocessing(resize=(12, 16), crop=(8, 10), color_jitter=0.3)
+    evaluated = pipeline(images, training=False)
+    assert evaluated.shape == (2, 3, 3, 8, 10)
+    assert torch.equal(evaluated, pipeline(images, training=False))  # centre crop, no jitter: deterministic
+    resized = ImagePreprocessing(resize=(12, 16))(images, training=True)
+    torch.testing.assert_close(evaluated, resized[..., 2:10, 3:13])
+    torch.manual_seed(0)
+    trained = pipeline(images, training=True)
+    assert trained.shape == evaluated.shape and not torch.equal(trained, evaluated)
+    assert trained.min() >= 0 and trained.max() <= 1
+    crops = ImagePreprocessing(crop=(8, 10))(images.flatten(0, 1), training=True)
+    assert len({tuple(c.flatten()[:4].tolist()) for c in crops}) > 1  # a random crop per image
+    assert torch.equal(ImagePreprocessing()(images, training=True), images)
+    with pytest.raises(ValueError, match='cannot crop'):
+        ImagePreprocessing(crop=(30, 10))(images, training=False)

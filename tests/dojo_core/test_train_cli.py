@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,12 @@ from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.expert import ExpertConfig
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.policies import dataset_features, load_policy
-from dojo_core.policies.act import ACTConfig
+from dojo_core.policies.act import PRETRAINED_RESNET18, ACTConfig
 from dojo_core.sync import FeatureMap
 from dojo_core.training.run import DATASET_RECORD, read_dataset_record, training_dataset
 
-pytestmark = pytest.mark.usefixtures('torch_one_thread')
+pytestmark = [pytest.mark.usefixtures('torch_one_thread'),
+              pytest.mark.slow]  # module fixtures train whole runs through `dojo train`
 
 FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
 FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
@@ -124,3 +127,42 @@ def test_bad_runs_are_refused_with_a_message(dataset, run, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(train_args('--dataset', str(dataset), '--out', str(tmp_path / 'd'), '--episodes', '5:2'))
     assert 'start:stop' in capsys.readouterr().err
+
+
+def test_a_policy_type_from_another_package_trains_and_loads_back(dataset, tiny_policy, tmp_path):
+    """`dojo train --policy tiny_test`: found through the entry point of a fake distribution; its windows
+    (two observation frames, actions from one step back) and its resize decide the samples and the frame cache."""
+    out = tmp_path / 'tiny'
+    assert main(['train', '--policy', tiny_policy, '--preset', 'tiny', '--dataset', str(dataset), '--out', str(out),
+                 '--steps', '3', '--batch-size', '4', '--device', 'cpu', '--num-workers', '0', '--no-progress']) == 0
+    manifest = json.loads((out / 'frame_cache' / 'manifest.json').read_text())
+    assert manifest['size'] == [16, 20]  # TinyConfig.image_preprocessing.resize
+    checkpoint = out / 'checkpoints' / 'last' / 'pretrained_model'
+    policy = load_policy(checkpoint)
+    assert type(policy).__name__ == 'TinyPolicy' and policy.config.hidden == 16  # the tiny preset
+    samples = training_dataset(LeRobotDatasetReader(dataset), policy.config, episodes=[0])
+    first = samples[0]
+    assert first['observation.state'].shape == (2, 6) and first['observation.images.wrist'].shape == (2, 3, 24, 32)
+    assert first['observation.state_is_pad'].tolist() == [True, False]
+    assert first['action'].shape == (4, 6) and first['action_is_pad'].tolist() == [True, False, False, False]
+
+    # loading a checkpoint imports its own type's entry point and no other policy type
+    script = ('import sys; from dojo_core.policies import load_policy; p = load_policy(sys.argv[1]); '
+              'print(type(p).__name__, sorted(m for m in ("dojo_core.policies.act", "dojo_tiny_policy") '
+              'if m in sys.modules))')
+    done = subprocess.run([sys.executable, '-c', script, str(checkpoint)], capture_output=True, text=True, check=True)
+    assert done.stdout.split(None, 1) == ['TinyPolicy', "['dojo_tiny_policy']\n"]
+
+
+def test_missing_pretrained_weights_fail_at_once_naming_them_and_a_preset_without(dataset, tmp_path, capsys,
+                                                                                 monkeypatch):
+    from huggingface_hub import constants
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', True)
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'empty_hub_cache'))
+    out = tmp_path / 'paper'
+    assert main(['train', '--policy', 'act', '--dataset', str(dataset), '--out', str(out), '--steps', '1',
+                 '--device', 'cpu', '--num-workers', '0', '--no-progress']) == 1
+    error = capsys.readouterr().err
+    assert 'act default preset starts from pretrained weights' in error and PRETRAINED_RESNET18 in error
+    assert '--preset cpu / tiny' in error and not out.exists()
