@@ -17,6 +17,8 @@ from dojo_ros.image import image_to_numpy
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # camera_node as a subprocess, rates measured in real time
+
 REPO = Path(__file__).resolve().parents[2]
 PARAMS_FILE = REPO / 'config' / 'cameras' / 'camera_node.yaml'
 CALIBRATION = REPO / 'config' / 'cameras' / 'front.yaml'   # 640x480, streamed at 160x120: scaled by 1/4

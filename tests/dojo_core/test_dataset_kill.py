@@ -25,6 +25,8 @@ import pytest
 
 from dojo_core.dataset import DatasetWriter, repair, validate
 
+pytestmark = pytest.mark.slow  # writer subprocesses killed at random instants
+
 CHILD_PATH = Path(__file__).with_name('dataset_kill_child.py')
 _spec = importlib.util.spec_from_file_location('dataset_kill_child', CHILD_PATH)
 child = importlib.util.module_from_spec(_spec)

@@ -44,6 +44,7 @@ def plan_for(expert, position, yaw, seed=0, q_now=None):
     return expert.plan(q_now, (np.asarray(position, dtype=float), yaw_quaternion(yaw)), np.random.default_rng(seed))
 
 
+@pytest.mark.slow
 def test_ten_seeded_episodes_place_the_cube(cell, model, monkeypatch):
     """The acceptance bar: at least 9 of 10 seeded episodes end with the cube resting in the bin,
     without rendering a single camera frame."""

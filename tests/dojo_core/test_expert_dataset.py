@@ -44,6 +44,7 @@ def recorded(tmp_path_factory):
     return root, summary
 
 
+@pytest.mark.slow
 def test_the_dataset_is_valid_and_has_the_feature_map_features(recorded):
     root, summary = recorded
     assert [(e.episode_index, e.seed) for e in summary.saved] == [(0, 3), (1, 4)] and not summary.failed
@@ -61,6 +62,7 @@ def test_the_dataset_is_valid_and_has_the_feature_map_features(recorded):
         assert episode.length == saved.frames == pytest.approx(saved.duration_s * 30, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_state_is_measured_action_is_the_clamped_command_of_the_same_tick(recorded):
     """Replaying the seed of episode 1 without rendering gives exactly its state and action columns,
     and the first camera frame is the cell's view after the reset (up to video compression)."""
@@ -89,6 +91,7 @@ def test_state_is_measured_action_is_the_clamped_command_of_the_same_tick(record
     cell.close()
 
 
+@pytest.mark.slow
 def test_failed_episodes_are_discarded_and_reported_and_a_dataset_is_resumed(recorded, tmp_path):
     """An expert that never closes the gripper fails; its frames never reach the dataset it appends to."""
     root = tmp_path / 'dataset'

@@ -170,7 +170,6 @@ def ddp_worker(out_dir: Path, policy_type: str) -> None:
     (out_dir / f'rank{os.environ["RANK"]}.txt').write_text(repr((os.environ['WORLD_SIZE'], total)))
 
 
-@pytest.mark.slow
 @pytest.mark.slow  # two torchrun processes per policy type
 @pytest.mark.parametrize('policy_type', POLICY_TYPES)
 def test_ddp_two_processes_with_torchrun(policy_type, tiny_policy, tmp_path):

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dojo_eval.demo import DemoVerb
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,7 @@ def final_lines(stdout: str) -> str:
     return stdout.partition('dojo demo: success rates on 2 held-out cube seeds (1001-1002)')[2]
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_the_loop_and_a_second_run_continues_where_it_stopped(tmp_path):
     out = tmp_path / 'demo'
     first = run_demo('--quick', '--out', str(out), timeout=900)
@@ -81,6 +84,7 @@ def test_quick_demo_runs_the_loop_and_a_second_run_continues_where_it_stopped(tm
     assert json.loads((out / 'record.json').read_text())['episodes'] == info['total_episodes'] + 1
 
 
+@pytest.mark.slow
 def test_a_failing_stage_stops_the_demo_and_says_which(tmp_path):
     out = tmp_path / 'demo'
     # a dataset whose info.json is there (so recording is skipped) but whose data files are not

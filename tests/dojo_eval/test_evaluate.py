@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
+
 from dojo_core.evaluation import wilson_interval
 from dojo_eval.evaluate import EvalVerb
 
@@ -21,6 +23,7 @@ def read_report(out) -> dict:
     return json.loads((out / 'report.json').read_text())['reports'][0]
 
 
+@pytest.mark.slow
 def test_policy_episodes_through_the_nodes_write_the_report(policy_files, tmp_path, capsys):
     code = run_eval('--policy', str(policy_files['random']), '--feature-map', str(policy_files['small_map']),
                     '--episodes', '2', '--seed', '5', '--time-limit', str(TIME_LIMIT), '--out', str(tmp_path),
@@ -47,6 +50,7 @@ def test_policy_episodes_through_the_nodes_write_the_report(policy_files, tmp_pa
     assert 'random: ' in printed and 'episode 1 (cube seed 7)' in printed
 
 
+@pytest.mark.slow
 def test_the_same_episodes_without_ros_run_the_same_serving_controller(policy_files, tmp_path, capsys):
     code = run_eval('--policy', str(policy_files['random']), '--feature-map', str(policy_files['small_map']),
                     '--episodes', '2', '--seed', '5', '--time-limit', str(TIME_LIMIT), '--out', str(tmp_path),
@@ -62,6 +66,7 @@ def test_the_same_episodes_without_ros_run_the_same_serving_controller(policy_fi
     assert not (tmp_path / 'policy_node.log').exists()   # no node was started
 
 
+@pytest.mark.slow
 def test_expert_episodes_through_the_expert_node(tmp_path, capsys):
     code = run_eval('--policy', 'expert', '--episodes', '1', '--seed', '3', '--time-limit', '30', '--out',
                     str(tmp_path), '--real-time-factor', '0')

@@ -11,6 +11,8 @@ from dojo_core.robot.description import JOINT_NAMES
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # arm_driver as a subprocess on an emulated bus, stopped by signals
+
 KOCH_MODELS = {1: 'xl430-w250', 2: 'xl430-w250', 3: 'xl330-m288', 4: 'xl330-m288', 5: 'xl330-m288', 6: 'xl330-m288'}
 
 

@@ -33,6 +33,8 @@ from dojo_ros.joint_state import joint_state_to_vector
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # ik_node and sim_node as subprocesses, motions in real time
+
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
 SIM_PARAMS = {'real_time_factor': 3.0, 'front_camera.rate_hz': 0.0, 'wrist_camera.rate_hz': 0.0}
 # A table frame 5 cm in front of the base, turned a quarter turn about z.

@@ -28,6 +28,8 @@ from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # policy_node and sim_node as subprocesses, closed loop in real time
+
 LIMITS = joint_limits(expand_xacro())
 TOLERANCE = 1e-9
 

@@ -45,6 +45,8 @@ from dojo_ros.joint_state import vector_to_joint_state
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import COMMAND_QOS, LATCHED_QOS
 
+pytestmark = pytest.mark.slow  # a live recorder fed in real time
+
 TS = get_typestore(Stores.ROS2_JAZZY)
 FPS = 30
 WIDTH, HEIGHT = 64, 48

@@ -37,6 +37,8 @@ from dojo_ros.joint_state import vector_to_joint_state
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import CLOCK_QOS, COMMAND_QOS
 
+pytestmark = pytest.mark.slow  # recorder_node and sim_node as subprocesses, whole episodes
+
 FPS = 30
 CAMERAS = {'front': (64, 48), 'wrist': (48, 32)}
 SIM_PARAMS = {'real_time_factor': 1.0, **{f'{cam}_camera.{key}': value for cam, (w, h) in CAMERAS.items()

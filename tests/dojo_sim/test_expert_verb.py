@@ -7,9 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from dojo_sim.expert_episodes import ExpertVerb
 
 
+@pytest.mark.slow
 def test_expert_verb_runs_episodes_and_prints_the_success_rate(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'dojo_core.cli', 'expert', '--out', str(tmp_path), '--episodes', '1',
@@ -34,6 +37,7 @@ def test_expert_verb_refuses_zero_episodes_before_starting_anything(tmp_path, ca
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_an_episode_cut_by_the_timeout_is_not_saved(tmp_path):
     """--timeout stops the expert mid-run (5 episodes need over 40 s of sim time at real time): the
     recording of the unfinished episode is discarded, every finished one is in the dataset."""

@@ -29,6 +29,8 @@ from dojo_ros.joint_state import joint_state_to_vector
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # the expert node driving sim_node and a recorder, real time
+
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
 SIM_PARAMS = {'real_time_factor': 1.0, 'front_camera.rate_hz': 0.0, 'wrist_camera.rate_hz': 0.0}
 HOME = np.array(SimConfig().home_positions)

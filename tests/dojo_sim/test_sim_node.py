@@ -23,6 +23,8 @@ from dojo_ros.joint_state import joint_state_to_vector
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # sim_node as a subprocess, in real time
+
 # Small images and as-fast-as-possible stepping keep the test quick; sizes differ from the defaults
 # so the test proves the parameters are honoured.
 PARAMS = {
