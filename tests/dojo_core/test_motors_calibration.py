@@ -89,6 +89,39 @@ def test_to_ticks_clips_to_the_calibrated_range_and_round_trips_inside_it():
     np.testing.assert_allclose(subset.to_radians([2500, 1000]), mapping.to_radians(inside)[[5, 0]])
 
 
+def test_ticks_within_windows_round_toward_the_inside_of_limits_and_steps():
+    """SO-101 shoulder_pan (range 790..3310, mid 2050, 4096/2pi ticks per rad) at its URDF limits
+    +-1.91986 rad: the nearest ticks, 3302 and 798, lie 0.68 mrad past them; within them, 3301 and 799."""
+    pan = TickMapping.from_calibration({'shoulder_pan': MotorCalibration(1, 0, 0, 790, 3310)})
+    tick = 2 * math.pi / 4096
+    limits = ([-1.91986], [1.91986])
+    assert pan.to_ticks([1.91986])[0] == 3302 and pan.to_radians([3302])[0] == pytest.approx(1.920544, abs=1e-6)
+    assert pan.to_ticks([1.91986], [limits])[0] == 3301
+    assert pan.to_radians([3301])[0] == pytest.approx(1.919010, abs=1e-6) and pan.to_radians([3301])[0] <= 1.91986
+    assert pan.to_ticks([-1.91986], [limits])[0] == 799 and pan.to_radians([799])[0] >= -1.91986
+    assert pan.to_ticks([0.3], [limits])[0] == pan.to_ticks([0.3])[0] == 2246  # the nearest one when inside
+    # a step of 0.05 rad from a goal at tick 2050 (0 rad) is 32.6 ticks: 33 when rounded, 32 within the step
+    step = ([-0.05], [0.05])
+    assert pan.to_ticks([0.05])[0] - 2050 == 33 and 33 * tick > 0.05
+    assert pan.to_ticks([0.05], [limits, step])[0] - 2050 == 32 and 32 * tick <= 0.05
+    # a window that ends on a tick's own angle keeps that tick (float noise does not push it out)
+    for t in (791, 2049, 3309):
+        angle = pan.to_radians([t])
+        assert pan.to_ticks(angle, [(angle, angle)])[0] == t
+    # a joint outside its limits (at tick 3340) walked back in: the step window wins over the limits ...
+    last = pan.to_radians([3340])
+    reach = (last - 0.05, last + 0.05)
+    assert pan.to_ticks(last - 0.05, [limits, reach])[0] == 3308  # 32 ticks in, not 33
+    # ... until the limits are within a step: then the last tick inside them, not the nearest (3302)
+    last = pan.to_radians([3308])
+    assert pan.to_ticks([1.91986], [limits, (last - 0.05, last + 0.05)])[0] == 3301
+    # inverted joint: the window's ends swap in tick space
+    elbow = TickMapping.from_calibration({'elbow_flex': MotorCalibration(3, 1, 0, 1000, 3000)})
+    assert elbow.to_ticks([0.3])[0] == 1804 and elbow.to_radians([1804])[0] > 0.3
+    assert elbow.to_ticks([0.3], [([-0.3], [0.3])])[0] == 1805 and elbow.to_radians([1805])[0] <= 0.3
+    assert elbow.to_ticks([-0.3], [([-0.3], [0.3])])[0] == 2195 and elbow.to_radians([2195])[0] >= -0.3
+
+
 def test_missing_joint_is_named():
     with pytest.raises(KeyError, match="no entry for \\['elbow'\\]"):
         TickMapping.from_calibration(load_calibration(FIXTURE), ['wrist_roll', 'elbow'])

@@ -121,19 +121,40 @@ def test_max_step_limits_every_cycle_change_of_the_goal(arm, emulator, follower,
     command(arm, shoulder_lift=-1.0)
     assert arm.spin_until(lambda: goal(emulator, 'shoulder_lift') == target), goal(emulator, 'shoulder_lift')
     changes = np.diff([start, *written])
-    assert np.all(changes <= 0) and np.abs(changes).max() <= math.ceil(MAX_STEP * follower.ticks_per_rad)
+    # 0.05 rad is 32.6 ticks: a step of 33 (rounded to the nearest tick) would be 0.0506 rad
+    assert np.all(changes <= 0) and np.abs(changes).max() == math.floor(MAX_STEP * follower.ticks_per_rad) == 32
+    assert np.abs(changes).max() / follower.ticks_per_rad <= MAX_STEP
     assert np.count_nonzero(changes) >= math.floor(1.0 / MAX_STEP) - 1  # ramped, not jumped
 
 
 def test_targets_beyond_the_limits_are_clamped_and_counted(arm, emulator, follower):
     arm.go(NODE, 'active')
+    limit = 1.91986  # URDF limit of shoulder_pan, inside the calibrated range
+    # the last whole tick inside it (3301, 1.91901 rad): the nearest one (3302) is 0.68 mrad past it
+    upper = math.floor(follower.mid('shoulder_pan') + limit * follower.ticks_per_rad)
+    assert follower.radians('shoulder_pan', upper) <= limit < follower.radians('shoulder_pan', upper + 1)
     command(arm, shoulder_pan=10.0)
-    upper = follower.ticks('shoulder_pan', 1.91986)  # URDF limit, inside the calibrated range
     assert arm.spin_until(lambda: goal(emulator, 'shoulder_pan') == upper), goal(emulator, 'shoulder_pan')
     status = arm.wait_for_status(f'{NODE}: joint_commands', lambda s: 'clamped.shoulder_pan' in arm.values(s))
     assert int(arm.values(status)['clamped.shoulder_pan']) >= 1
     arm.spin_for(0.2)
     assert goal(emulator, 'shoulder_pan') == upper
+    lower = math.ceil(follower.mid('shoulder_pan') - limit * follower.ticks_per_rad)
+    command(arm, shoulder_pan=-limit)  # at the limit, not over: the same rounding applies
+    assert arm.spin_until(lambda: goal(emulator, 'shoulder_pan') == lower, 20), goal(emulator, 'shoulder_pan')
+    assert follower.radians('shoulder_pan', lower) >= -limit
+
+
+def test_a_joint_found_past_a_limit_is_walked_back_to_the_last_tick_inside(arm, emulator, follower):
+    arm.go(NODE, 'unconfigured')  # torque off: the arm can be moved by hand
+    limit = 1.91986
+    outside = follower.motors['shoulder_pan']['range_max'] - 2  # 3308 = 1.93 rad: calibrated, past the URDF limit
+    emulator.servo(IDS['shoulder_pan']).hand_move(outside)
+    arm.go(NODE, 'active')
+    inside = math.floor(follower.mid('shoulder_pan') + limit * follower.ticks_per_rad)  # 3301, not the nearest 3302
+    assert arm.spin_until(lambda: goal(emulator, 'shoulder_pan') == inside), goal(emulator, 'shoulder_pan')
+    arm.spin_for(0.2)
+    assert goal(emulator, 'shoulder_pan') == inside and follower.radians('shoulder_pan', inside) <= limit
 
 
 def test_bad_commands_are_rejected_counted_and_never_crash(arm, emulator, follower, driver):

@@ -2,6 +2,8 @@
 turn torque off; a Koch arm (Dynamixel, calibration read from the servos) does the round trip."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import JointState
@@ -89,6 +91,26 @@ def test_configure_fails_cleanly_on_a_missing_port_and_bad_transitions_are_refus
     finally:
         code = driver.stop()
     assert code == 0, log.read_text()
+
+
+def test_a_max_step_below_one_tick_fails_configure_with_torque_off(calibration, hardware_config, tmp_path):
+    follower = calibration('so101_follower.json')
+    with BusEmulator('feetech', range(1, 7), link=tmp_path / 'ttySO101') as emulator:
+        follower.store_in(emulator)
+        log = tmp_path / 'arm_driver.log'
+        driver = NodeProcess('dojo_hardware.arm_driver', params_file=hardware_config / 'so101_feetech.yaml',
+                             log_path=log, parameters={'port': emulator.port, 'calibration_file': str(follower.path),
+                                                       'latency_timer_ms': 50.0, 'autostart': True,
+                                                       'max_step_rad': 0.001}).start()  # a tick is 0.0015 rad
+        try:
+            deadline = time.monotonic() + 30
+            while 'configure failed' not in log.read_text() and driver.alive() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "max_step_rad 0.001 is below one servo tick of ['shoulder_pan'" in log.read_text(), log.read_text()
+            assert torque(emulator) == [0] * 6 and driver.alive()
+        finally:
+            code = driver.stop()
+        assert code == 0, log.read_text()
 
 
 def test_bad_parameters_stop_the_process_with_the_reason(hardware_config, tmp_path):

@@ -12,7 +12,7 @@ from dojo_core.motors import MotorCalibration, TickMapping
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_hardware.commands import CommandFilter
 from dojo_hardware.intervention import InterventionDetector, InterventionRule
-from dojo_hardware.limits import urdf_limits, within_calibration
+from dojo_hardware.limits import check_step, urdf_limits, within_calibration
 from dojo_hardware.servo_bus import BusParams, parse_setup_registers
 
 
@@ -58,6 +58,13 @@ def test_limits_are_the_urdf_limits_narrowed_by_the_calibrated_range():
     np.testing.assert_allclose(narrowed.upper[1:], limits.upper[1:])
     with pytest.raises(ValueError, match='URDF has no limited joint'):
         urdf_limits(['shoulder_pan', 'tail'])
+
+
+def test_a_max_step_below_one_servo_tick_is_refused():
+    mapping = TickMapping.from_calibration({'shoulder_pan': MotorCalibration(1, 0, 0, 790, 3310)})
+    check_step(2 * math.pi / 4096, mapping)
+    with pytest.raises(ValueError, match="below one servo tick of \\['shoulder_pan'\\]"):
+        check_step(1e-3, mapping)
 
 
 def test_command_filter_merges_subsets_clamps_and_rejects_by_reason():

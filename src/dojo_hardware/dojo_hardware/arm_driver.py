@@ -17,7 +17,9 @@ Lifecycle:
 
 Safety: every cycle the written goal moves at most `max_step_rad` toward the target, and targets
 are clamped to the URDF limits narrowed by the calibrated range (clamps counted; a joint found
-outside them at activation is walked back inside at the same step). Malformed commands are
+outside them at activation is walked back inside at the same step). Both hold for the goal in
+whole servo ticks: it is rounded toward the safe side, and a `max_step_rad` below one tick is
+refused at configure (the arm could never move). Malformed commands are
 rejected whole and counted by reason; commands are ignored (and counted) unless active.
 
 Faults (see bus_loop): `max_consecutive_failures` failed cycles in a row, or a lost port, put the
@@ -52,7 +54,7 @@ from dojo_ros.runner import run_node, shut_down_on_crash
 
 from dojo_hardware.bus_loop import BusLoop, LoopState
 from dojo_hardware.commands import CommandFilter
-from dojo_hardware.limits import urdf_limits, within_calibration
+from dojo_hardware.limits import check_step, urdf_limits, within_calibration
 from dojo_hardware.servo_bus import OPEN_ERRORS, BusParams
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -65,7 +67,8 @@ class ArmDriverConfig:
 
     max_step_rad: float = field(default=0.05, metadata={
         'description': 'Largest change of a joint goal per control cycle (rad); bigger command jumps are '
-                       'ramped. At rate_hz 100, 0.05 rad is 5 rad/s, about the STS3215 top speed.',
+                       'ramped. At rate_hz 100, 0.05 rad is 5 rad/s, about the STS3215 top speed. At least '
+                       'one servo tick (2 pi/4096 = 0.0015 rad), checked at configure.',
         'range': (1e-4, 1.0), 'read_only': True})
     autostart: bool = field(default=False, metadata={
         'description': 'Configure and activate at start (torque on!) instead of waiting for '
@@ -142,6 +145,7 @@ class ArmDriver(LifecycleNode):
         try:
             reading = loop.open()
             limits = within_calibration(self.urdf_limits, loop.bus.mapping)
+            check_step(self.cfg.max_step_rad, loop.bus.mapping)
         except OPEN_ERRORS as exc:
             loop.close(torque_off=False)
             self.get_logger().error(f'configure failed: {exc}')
@@ -228,10 +232,13 @@ class ArmDriver(LifecycleNode):
         with self._control:
             if not self._following:
                 return
-            step = np.clip(self._target - self._goal, -self.cfg.max_step_rad, self.cfg.max_step_rad)
-            goal = self._goal + step
-            bus.write_goal_positions(goal)
-            self._goal = goal
+            last, max_step = self._goal, self.cfg.max_step_rad
+            # rounded to whole ticks toward the safe side: inside the limits, and never more than a
+            # step (which wins for a joint being walked back inside them)
+            sent = bus.write_goal_positions(last + np.clip(self._target - last, -max_step, max_step),
+                                            within=((self.limits.lower, self.limits.upper),
+                                                    (last - max_step, last + max_step)))
+            self._goal = np.fromiter(sent.values(), dtype=float)
 
     def _on_fault(self, reason: str) -> None:
         with self._control:

@@ -3,6 +3,8 @@
 The URDF is the single source of kinematics, so its limits bound every commanded position; the
 calibrated range of a servo (its recorded travel) can be narrower, and a goal outside it would be
 clipped by the bus anyway, so the driver clamps to the intersection and counts what it clamped.
+Goals go to the servos in whole ticks, rounded toward the inside of the limits and of the step, so
+that rounding never adds the half tick that would cross either (`TickMapping.to_ticks` windows).
 """
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ def within_calibration(limits: JointLimits, mapping: TickMapping) -> JointLimits
     if disjoint:
         raise ValueError(f'the calibrated range of {disjoint} lies outside the URDF limits: wrong calibration?')
     return dataclasses.replace(limits, lower=lower, upper=upper)
+
+
+def check_step(max_step: float, mapping: TickMapping) -> None:
+    """ValueError when `max_step` (rad) is smaller than one tick of a joint: goals rounded to whole
+    ticks that never exceed the step could then never move it."""
+    tick = np.abs(mapping.scale)
+    small = [name for name, size in zip(mapping.names, tick) if max_step < size]
+    if small:
+        raise ValueError(f'max_step_rad {max_step:g} is below one servo tick of {small} '
+                         f'({tick.max():.3g} rad): those joints could never move')
 
 
 def clamp_counted(positions: np.ndarray, limits: JointLimits, counter: EventCounter) -> np.ndarray:

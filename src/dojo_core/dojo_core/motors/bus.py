@@ -37,7 +37,7 @@ from typing import Callable, ClassVar, Iterable, Iterator, Mapping, NoReturn, Se
 import numpy as np
 import serial
 
-from dojo_core.motors.calibration import DEFAULT_RANGED, MotorCalibration, TickMapping
+from dojo_core.motors.calibration import DEFAULT_RANGED, MotorCalibration, TickMapping, Window
 from dojo_core.motors.errors import (MotorBusError, MotorCommError, MotorCorruptPacket, MotorNotConnected,
                                      MotorNotFound, MotorPortError, MotorStatusError, MotorTimeout)
 from dojo_core.motors.tables import FEETECH, MotorModel, Register, RegisterSpan, motor_model
@@ -311,11 +311,13 @@ class MotorBus(abc.ABC):
         return JointReading(self.names, mapping.to_radians(self._column(values, 'Present_Position')),
                             mapping.velocity_to_radians(self._ticks_per_second(values)))
 
-    def write_goal_positions(self, goals: Mapping[str, float] | Sequence[float]) -> dict[str, float]:
+    def write_goal_positions(self, goals: Mapping[str, float] | Sequence[float],
+                             within: Sequence[Window] = ()) -> dict[str, float]:
         """Send joint goals (rad; a mapping may name a subset) in one sync write.
 
-        Goals are clipped to the calibrated range and rounded to whole ticks; the angles actually
-        commanded are returned, so a caller can count and report clipping.
+        Goals are clipped to the calibrated range and rounded to whole ticks inside the `within`
+        windows (rad, in the order of `goals`): see `TickMapping.to_ticks`. The angles actually
+        commanded are returned, so a caller can count and report clipping, and ramp from them.
         """
         if not isinstance(goals, Mapping):
             values = list(goals)
@@ -327,7 +329,7 @@ class MotorBus(abc.ABC):
         if not np.all(np.isfinite(values)):
             raise ValueError(f'non-finite goal in {dict(zip(names, values.tolist()))}')
         mapping = self._require_mapping().select(names)
-        ticks = mapping.to_ticks(values)
+        ticks = mapping.to_ticks(values, within)
         self.sync_write('Goal_Position', dict(zip(names, ticks.tolist())))
         return dict(zip(names, mapping.to_radians(ticks).tolist()))
 

@@ -32,7 +32,9 @@ The mapping to radians (`TickMapping`) is affine per joint, rad = scale * (ticks
   like LeRobot's gripper 0..100 scale, and drive_mode 1 swaps the ends). Commands inside the URDF
   limits then always land inside the recorded range.
 
-`to_ticks` clips to [range_min, range_max]: a goal can never leave the calibrated travel.
+`to_ticks` clips to [range_min, range_max]: a goal can never leave the calibrated travel. Given
+angle windows (joint limits, the reach of a step), it rounds toward their inside, so the rounding
+to whole ticks never carries a goal past them.
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ HALF_TURN = 2047  # where homing puts a joint: LeRobot's centre of a 4096-tick t
 GRIPPER_RANGE: tuple[float, float] = (-0.174533, 1.74533)  # URDF gripper limits, rad (0 = closed)
 DEFAULT_RANGED: Mapping[str, tuple[float, float]] = {GRIPPER_JOINT: GRIPPER_RANGE}
 FIELDS = ('id', 'drive_mode', 'homing_offset', 'range_min', 'range_max')
+TICK_TOLERANCE = 1e-9  # ticks: how far an angle may sit outside a bound through float rounding alone
+Window = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]  # (lower, upper) rad per joint
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,21 @@ class TickMapping:
     def to_radians(self, ticks: Sequence[float] | np.ndarray) -> np.ndarray:
         return self.scale * (np.asarray(ticks, dtype=float) - self.zero)
 
-    def to_ticks(self, radians: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Nearest ticks for joint angles, clipped to the calibrated range."""
+    def to_ticks(self, radians: Sequence[float] | np.ndarray, within: Sequence[Window] = ()) -> np.ndarray:
+        """Nearest ticks for joint angles, clipped to the calibrated range.
+
+        `within`: (lower, upper) angle windows (rad, per joint), e.g. the joint limits, then the
+        reach of one step from the last goal. The ticks are kept inside each in turn, a later window
+        winning where two share no tick: a goal clamped to a limit would otherwise round up to half
+        a tick (0.77 mrad on a 4096-tick turn) past it. A window must hold at least one tick.
+        """
         ticks = np.rint(self.zero + np.asarray(radians, dtype=float) / self.scale)
+        for lower, upper in within:
+            ends = (self.zero + np.asarray(lower, dtype=float) / self.scale,
+                    self.zero + np.asarray(upper, dtype=float) / self.scale)
+            # the whole ticks inside, not counting float noise (an angle computed from a tick is that tick)
+            ticks = np.clip(ticks, np.ceil(np.minimum(*ends) - TICK_TOLERANCE),
+                            np.floor(np.maximum(*ends) + TICK_TOLERANCE))
         return np.clip(ticks, self.tick_min, self.tick_max).astype(np.int64)
 
     def velocity_to_radians(self, ticks_per_second: Sequence[float] | np.ndarray) -> np.ndarray:
