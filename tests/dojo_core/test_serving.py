@@ -121,14 +121,47 @@ def test_messages_stamped_in_the_future_are_refused_and_counted(policy_files):
     controller.close()
 
 
+def test_a_history_policy_is_served_end_to_end_on_the_cell(tiny_policy, policy_files):
+    """The registered tiny_test type reads a history of 2 and predicts actions from the previous frame on: its
+    history axis and its first (past) action are handled by the serving controller, as for Diffusion."""
+    from dojo_core.evaluation import RolloutConfig, rollout
+    from dojo_core.policies import dataset_features, make_policy
+    from dojo_core.policies.registry import config_class
+    from dojo_core.sim import SimCell
+    from dojo_core.cell_features import CellFeatures
+
+    features = FeatureMap.from_yaml(policy_files['small_map'])
+    inputs, outputs = dataset_features(features.lerobot_features())
+    config = config_class(tiny_policy).tiny(input_features=inputs, output_features=outputs, fps=30)
+    stats = {'observation.state': {'mean': np.zeros(6), 'std': np.ones(6)},
+             'action': {'mean': HOME, 'std': np.full(6, 0.1)}}
+    policy = make_policy(config, stats).eval()
+    assert policy.n_obs_steps == 2
+    state, image = np.zeros((2, 6), np.float32), np.zeros((2, 48, 64, 3), np.uint8)
+    one = {'observation.state': state, 'observation.images.front': image, 'observation.images.wrist': image}
+    assert policy.predict_chunk(one).shape == (4, 6)                       # (history, ...): one observation
+    batch = {k: np.stack([v] * 3) for k, v in one.items()}
+    assert policy.predict_chunk(batch).shape == (3, 4, 6)                  # (batch, history, ...)
+    with pytest.raises(ValueError, match='history axis of 2'):
+        policy.predict_chunk({**one, 'observation.state': state[0]})
+    cell = SimCell(CellFeatures.from_feature_map(features).sim_config())
+    try:
+        result = rollout(policy, cell, seed=3, config=RolloutConfig(max_steps=12, latency_s=0.0), feature_map=features)
+    finally:
+        cell.close()
+    assert result.steps == 12 and result.holds == {} and result.chunks >= 4
+
+
 # The contract a checkpoint carries ---------------------------------------------------------------
 
 def embed(checkpoint, feature_map: FeatureMap, damage: bool = False):
     """Give a checkpoint the dataset record `dojo train` writes for a dataset recorded with `feature_map`."""
-    digest = feature_map.sha256() if not damage else '0' * 64
+    embedded = feature_map.embedding()
+    if damage:
+        embedded['yaml'] = embedded['yaml'].replace('fps: 30', 'fps: 15')
     DatasetRecord(path='/data/demo', repo_id='lab/demo', fps=feature_map.fps, robot_type='so101_follower',
                   features=feature_map.lerobot_features(),
-                  dojo={'units': 'radians', FEATURE_MAP_KEY: {'yaml': feature_map.to_yaml(), 'sha256': digest}},
+                  dojo={'units': 'radians', FEATURE_MAP_KEY: embedded},
                   episodes=None, total_episodes=1, total_frames=10).write(checkpoint)
 
 
@@ -154,13 +187,22 @@ def embedded(policy_files, tmp_path):
     return checkpoint
 
 
+@pytest.mark.parametrize('name', ['so101_sim', 'so101_sim_lerobot_units'])
+def test_a_feature_map_survives_its_embedding(name):
+    from dojo_core.sync import load_feature_map
+    from dojo_core.robot.description import share_dir
+
+    shipped = load_feature_map(share_dir('dojo_bringup') / 'config' / 'features' / f'{name}.yaml')
+    assert FeatureMap.from_embedding(shipped.embedding()) == shipped
+
+
 def test_the_embedded_map_is_served_by_default_and_a_renamed_topic_may_override_it(embedded, policy_files, tmp_path):
     config = load_policy(embedded).config
     features, source = resolve_feature_map(str(embedded), config)
     assert features == FeatureMap.from_yaml(policy_files['small_map'])
     assert source.startswith("the checkpoint's embedded feature map (sha256 ") and 'lab/demo' in source
     contract = checkpoint_contract(embedded)
-    assert contract.fps == 30 and contract.sha256 == features.sha256()
+    assert contract.fps == 30 and contract.sha256 == features.embedding()['sha256']
     relay = variant(policy_files, tmp_path, 'relay', **{'observation.images.front': {'topic': 'relay/front'}})
     features, source = resolve_feature_map(str(embedded), config, relay)
     assert features.features['observation.images.front'].topic == 'relay/front' and relay in source

@@ -111,16 +111,27 @@ class Policy(nn.Module):
         if self._ensembler is not None:
             self._ensembler.reset()
 
+    @property
+    def n_obs_steps(self) -> int:
+        """Observation frames per prediction (the length of the config's observation window)."""
+        return len(self.config.observation_delta_indices)
+
     def observation_batch(self, observation: Batch) -> tuple[dict[str, Tensor], bool]:
         """Observation (numpy or torch, one sample or a batch) -> (float tensors on the policy's device, batched?).
 
         Images may be float (3, H, W) in [0, 1] as the dataset yields them, or uint8 (H, W, 3) as
         cameras deliver them; shapes must match the feature spec and values be finite (a ValueError
         otherwise, never a NaN action). Keys the policy does not read (e.g. `task`) are ignored.
+
+        A policy with `n_obs_steps` > 1 reads a history: each input then has an explicit history
+        axis of exactly that length in front of the feature's shape, (n_obs_steps, *shape) for one
+        sample and (B, n_obs_steps, *shape) for a batch, and the tensors keep it. The axis is
+        required, so a history of 2 is never mistaken for a batch of 2 (nor a batch for a history).
         """
         batch: dict[str, Tensor] = {}
         batched: bool | None = None
         device = self.device
+        history = self.n_obs_steps if self.n_obs_steps > 1 else 0
         for name, feature in self.config.input_features.items():
             if name not in observation:
                 raise KeyError(f'observation lacks {name!r}; the policy reads {list(self.config.input_features)}')
@@ -133,10 +144,12 @@ class Policy(nn.Module):
                 x = x.to(torch.float32)
                 if not torch.isfinite(x).all():
                     raise ValueError(f'{name!r} contains NaN or inf')
-            rank = len(feature.shape)
-            if x.ndim not in (rank, rank + 1) or tuple(x.shape[-rank:]) != feature.shape:
+            rank = len(feature.shape) + bool(history)
+            expected = ((history,) if history else ()) + tuple(feature.shape)
+            if x.ndim not in (rank, rank + 1) or tuple(x.shape[-rank:]) != expected:
                 camera = ', or uint8 (H, W, 3)' if feature.type is FeatureType.VISUAL else ''
-                raise ValueError(f'{name!r} has shape {tuple(x.shape)}; expected {feature.shape} '
+                axis = f' with its history axis of {history} first' if history else ''
+                raise ValueError(f'{name!r} has shape {tuple(x.shape)}; expected {expected}{axis} '
                                  f'(or a batch of it{camera})')
             is_batched = x.ndim == rank + 1
             if batched is not None and is_batched != batched:

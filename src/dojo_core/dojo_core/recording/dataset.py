@@ -67,7 +67,7 @@ def open_dataset(settings: DatasetSettings, features: FeatureMap) -> OpenedDatas
         writer = DatasetWriter.create(
             root, settings.repo_id, features.fps, features.lerobot_features(),
             settings.robot_type or features.robot_type, video=settings.video, units=units,
-            dojo_info={FEATURE_MAP_KEY: {'yaml': features.to_yaml(), 'sha256': features.sha256()}},
+            dojo_info={FEATURE_MAP_KEY: features.embedding()},
             video_files_size_in_mb=settings.video_files_size_in_mb)
         return OpenedDataset(writer, [f'created {root} ({settings.repo_id}, {features.fps} fps, {units})'])
     writer = DatasetWriter.open(root)

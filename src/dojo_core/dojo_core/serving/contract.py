@@ -57,10 +57,7 @@ def checkpoint_contract(checkpoint: str | Path, revision: str | None = None) -> 
     embedded = (record.dojo or {}).get(FEATURE_MAP_KEY)
     if not embedded:
         return Contract(record, None, None)
-    feature_map = FeatureMap.from_text(embedded['yaml'], source=f'{checkpoint} (embedded feature map)')
-    if feature_map.sha256() != embedded.get('sha256'):
-        raise FeatureMapError(f'{checkpoint}: the embedded feature map does not match its sha256 '
-                              f'({embedded.get("sha256")}): the checkpoint is damaged')
+    feature_map = FeatureMap.from_embedding(embedded, source=f'{checkpoint} (embedded feature map)')
     return Contract(record, feature_map, embedded['sha256'])
 
 

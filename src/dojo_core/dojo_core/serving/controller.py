@@ -87,6 +87,8 @@ class PolicyController:
         self.refill_threshold = config.refill_threshold(policy.config)
         self.limiter = CommandLimiter(limits, config.max_step_rad)
         self.n_obs_steps = policy.n_obs_steps
+        # Action k of a chunk is for step obs_step + first_action + k (Diffusion-style windows start in the past).
+        self.first_action = policy.config.action_delta_indices[0]
         self.observations = ObservationBuffer(binding.observed, max_future_s=config.max_obs_age)
         self.worker = worker(policy.predict_chunk)
         self.holds = EventCounter()     # by reason
@@ -200,7 +202,8 @@ class PolicyController:
             self.events.increment('non_finite_chunks')
             self.execution.clear()
             return NON_FINITE
-        self.events.increment('stale_actions', self.execution.add(result.chunk, result.obs_step, step))
+        self.events.increment('stale_actions',
+                              self.execution.add(result.chunk, result.obs_step + self.first_action, step))
         return None
 
     def _hold(self, reason: str) -> Tick:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -43,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from dojo_core.robot.description import share_dir
+from dojo_core.robot.description import DESCRIPTION_PACKAGE, share_dir
 from dojo_core.sync.errors import FeatureMapError
 from dojo_core.sync.feature_spec import (
     IMAGE,
@@ -136,7 +135,8 @@ class FeatureMap:
     def to_dict(self) -> dict[str, Any]:
         """The map as parsed YAML (`from_dict` gives it back): every setting explicit, comments gone."""
         data: dict[str, Any] = {'fps': self.fps, 'timeline': self.timeline, 'latency': self.latency,
-                                'task_topic': self.task_topic, 'robot_type': self.robot_type, 'features': {}}
+                                'future_tolerance': self.future_tolerance, 'task_topic': self.task_topic,
+                                'robot_type': self.robot_type, 'features': {}}
         for name, spec in self.features.items():
             keys = _COMMON_KEYS + TYPE_SETTINGS[spec.type]
             entry = {key: getattr(spec, key) for key in keys}
@@ -150,10 +150,20 @@ class FeatureMap:
         """The map as a YAML document, what a checkpoint embeds."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def sha256(self) -> str:
-        """Content hash of the map's settings (not of a file's comments or layout)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, allow_nan=True, separators=(',', ':'))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    def embedding(self) -> dict[str, str]:
+        """{'yaml': the map as YAML, 'sha256': the hash of that text}: what a dataset (and so a checkpoint)
+        stores, so that a damaged copy is caught (`from_embedding`)."""
+        text = self.to_yaml()
+        return {'yaml': text, 'sha256': hashlib.sha256(text.encode()).hexdigest()}
+
+    @classmethod
+    def from_embedding(cls, embedded: Mapping[str, str], source: str = '<embedded feature map>') -> FeatureMap:
+        """The map an `embedding()` holds; FeatureMapError if the text does not match its hash."""
+        text = embedded.get('yaml', '')
+        if hashlib.sha256(text.encode()).hexdigest() != embedded.get('sha256'):
+            raise FeatureMapError(f'{source}: the feature map does not match its sha256 ({embedded.get("sha256")}): '
+                                  'the copy is damaged')
+        return cls.from_text(text, source=source)
 
     @classmethod
     def from_text(cls, text: str, source: str = '<feature map>') -> FeatureMap:
@@ -229,8 +239,8 @@ def _spec_from_dict(name: Any, settings: Any, timeline: str) -> FeatureSpec:
 
 
 def feature_map_path(name: str) -> Path:
-    """The installed `config/features/<name>.yaml` of dojo_bringup (e.g. 'so101_sim')."""
-    return share_dir('dojo_bringup') / 'config' / 'features' / f'{name}.yaml'
+    """The installed `config/features/<name>.yaml` (e.g. 'so101_sim'), in dojo_description's share/features."""
+    return share_dir(DESCRIPTION_PACKAGE) / 'features' / f'{name}.yaml'
 
 
 def load_feature_map(name_or_path: str | os.PathLike) -> FeatureMap:
