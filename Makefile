@@ -14,7 +14,9 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q
 
 ROS_WHEELS := rclpy sensor-msgs std-msgs geometry-msgs trajectory-msgs std-srvs diagnostic-msgs \
               rosgraph-msgs rmw-fastrtps-cpp
-WORKSPACE_PKGS := dojo_core dojo_ros dojo_sim dojo_hardware dojo_cameras dojo_recorder dojo_ik dojo_policy dojo_eval dojo_bringup
+WORKSPACE_PKGS := dojo_description dojo_core dojo_ros dojo_sim dojo_hardware dojo_cameras dojo_recorder dojo_ik dojo_policy dojo_eval dojo_bringup
+# Data-only packages (share/ files): installed as copies, the others editable.
+DATA_PKGS := dojo_description dojo_bringup
 PKG_FILES := $(foreach p,$(WORKSPACE_PKGS),src/$(p)/setup.py src/$(p)/setup.cfg src/$(p)/package.xml)
 SHARE_FILES := $(shell find launch config urdf -type f 2>/dev/null)
 
@@ -41,10 +43,10 @@ $(VENV)/.deps: requirements.txt Makefile
 	touch $@
 
 # The workspace packages: editable for the Python code; share/ files (urdf, launch, config) are
-# copied into the venv prefix by dojo_bringup, hence the dependency on them.
+# copied into the venv prefix by dojo_description and dojo_bringup, hence the dependency on them.
 $(VENV)/.workspace: $(VENV)/.deps $(PKG_FILES) $(SHARE_FILES)
-	$(PIP) --no-deps --no-build-isolation $(addprefix -e src/,$(filter-out dojo_bringup,$(WORKSPACE_PKGS)))
-	$(PIP) --no-deps --no-build-isolation --force-reinstall src/dojo_bringup
+	$(PIP) --no-deps --no-build-isolation $(addprefix -e src/,$(filter-out $(DATA_PKGS),$(WORKSPACE_PKGS)))
+	$(PIP) --no-deps --no-build-isolation --force-reinstall $(addprefix src/,$(DATA_PKGS))
 	touch $@
 
 demo: setup
@@ -67,6 +69,7 @@ colcon: setup
 	$(VENV)/bin/colcon --log-base build/colcon/log build --base-paths src \
 		--build-base build/colcon/build --install-base build/colcon/install
 	test -f build/colcon/install/dojo_bringup/share/dojo_bringup/urdf/so101.urdf.xacro
+	test -f build/colcon/install/dojo_description/share/dojo_description/urdf/so101.urdf.xacro
 	test -f build/colcon/install/dojo_sim/lib/dojo_sim/sim_node
 
 test: lint pytest colcon

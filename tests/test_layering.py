@@ -1,4 +1,5 @@
-"""The package layering (.importlinter) holds, and its contracts break when a wrong import appears.
+"""The package layering (.importlinter) holds, and its contracts break when a wrong import appears;
+dojo_core reads share files only of packages it declares (dojo_description).
 
 `make lint` runs the same check; this test keeps it in every pytest run (and `colcon test`). The
 other tests copy the workspace's Python packages, add an import that one contract forbids and
@@ -7,11 +8,13 @@ module name, a layer that matches nothing) is caught too.
 """
 from __future__ import annotations
 
+import ast
 import configparser
 import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -51,9 +54,7 @@ def workspace_copy(tmp_path_factory) -> Path:
     """The workspace's Python packages, copied; the copies shadow the editable installs on PYTHONPATH
     (path entries come before the editable installs' import finders)."""
     root = tmp_path_factory.mktemp('packages')
-    parser = configparser.ConfigParser()
-    parser.read(CONFIG)
-    for package in parser['importlinter']['root_packages'].split():
+    for package in sorted(contracts_root_packages()):
         shutil.copytree(REPO / 'src' / package / package, root / package, ignore=shutil.ignore_patterns('__pycache__'))
     return root
 
@@ -76,3 +77,51 @@ def test_a_contract_breaks_on_the_import_it_forbids(workspace_copy, contract):
     name = contracts()[contract]
     assert f'{name} BROKEN' in ' '.join(result.stdout.split()), result.stdout
     assert statement.split()[-1] in result.stdout  # the report names the forbidden import
+
+
+def _exec_depends(package: str) -> set[str]:
+    root = ET.parse(REPO / 'src' / package / 'package.xml').getroot()
+    return {e.text.strip() for tag in ('exec_depend', 'depend') for e in root.iter(tag) if e.text}
+
+
+def test_dojo_core_reads_share_files_only_of_packages_it_declares():
+    """Every share directory dojo_core reads by a fixed name (share_dir('pkg') or share_dir(CONSTANT))
+    is an exec_depend of dojo_core, and that package depends on nothing of ours: no cycle (dojo_bringup,
+    which depends on every node package, could not be one). Names from user input (package:// URLs)
+    are the user's to install."""
+    constants = {node.targets[0].id: node.value.value
+                 for path in (REPO / 'src' / 'dojo_core' / 'dojo_core').rglob('*.py')
+                 for node in ast.parse(path.read_text()).body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+    read = {}
+    for path in (REPO / 'src' / 'dojo_core' / 'dojo_core').rglob('*.py'):
+        for call in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(call, ast.Call) and getattr(call.func, 'id', getattr(call.func, 'attr', None)) == 'share_dir'
+                    and call.args):
+                continue
+            arg = call.args[0]
+            name = arg.value if isinstance(arg, ast.Constant) else constants.get(getattr(arg, 'id', None))
+            if name is not None:
+                read.setdefault(name, []).append(f'{path.relative_to(REPO)}:{call.lineno}')
+    assert read, 'dojo_core reads no share files by name: update this test'
+    depends = _exec_depends('dojo_core')
+    undeclared = {name: where for name, where in read.items() if name not in depends}
+    assert not undeclared, f'dojo_core reads the share directory of packages it does not declare: {undeclared}'
+    packages = contracts_root_packages() | {'dojo_bringup'}
+    for name in read:
+        assert not _exec_depends(name) & packages, f'{name} depends on workspace packages: a cycle with dojo_core'
+
+
+def test_dojo_description_installs_what_dojo_core_reads():
+    from dojo_core.robot.description import urdf_xacro_path
+    from dojo_core.sync.feature_map import feature_map_path
+    assert urdf_xacro_path().read_bytes() == (REPO / 'urdf' / 'so101.urdf.xacro').read_bytes()
+    for source in (REPO / 'config' / 'features').glob('*.yaml'):
+        assert feature_map_path(source.stem).read_bytes() == source.read_bytes(), source.name
+
+
+def contracts_root_packages() -> set[str]:
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    return set(parser['importlinter']['root_packages'].split())

@@ -176,9 +176,9 @@ def test_lerobot_units_map_uses_the_urdf_gripper_range():
         assert open_value[-1] == pytest.approx(100.0)
 
 
-def test_feature_map_path_points_into_the_installed_bringup_share():
+def test_feature_map_path_points_into_the_installed_description_share():
     path = feature_map_path('so101_sim')
-    assert path.parts[-4:] == ('dojo_bringup', 'config', 'features', 'so101_sim.yaml')
+    assert path.parts[-4:] == ('share', 'dojo_description', 'features', 'so101_sim.yaml') and path.is_file()
     with pytest.raises(FeatureMapError, match="feature map 'no_such_map' not found"):
         load_feature_map('no_such_map')
 

@@ -1,10 +1,10 @@
 """Where the robot description lives and how to expand it, without ROS.
 
 `urdf/so101.urdf.xacro` is the single source of kinematics: robot_state_publisher, pinocchio and
-the MuJoCo cell all read its expansion. dojo_bringup installs it under `share/dojo_bringup/urdf/`;
-this module finds that share directory the way ament_index does (AMENT_PREFIX_PATH), and also in
-the running interpreter's prefix, which is where `pip install` of dojo_bringup puts it in a venv
-with no ROS environment sourced.
+the MuJoCo cell all read its expansion. dojo_description (a declared dependency of dojo_core)
+installs it under `share/dojo_description/urdf/`; this module finds that share directory the way
+ament_index does (AMENT_PREFIX_PATH), and also in the running interpreter's prefix, which is where
+`pip install` of dojo_description puts it in a venv with no ROS environment sourced.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ GRIPPER_JOINT = 'gripper'
 JOINT_NAMES: tuple[str, ...] = (*ARM_JOINTS, GRIPPER_JOINT)
 
 HARDWARE_TYPES = ('mock', 'topic', 'none')
+#: The package whose share directory holds what dojo_core reads (the robot description, the feature
+#: maps); dojo_core's package.xml declares it.
+DESCRIPTION_PACKAGE = 'dojo_description'
 
 
 def share_dir(package: str) -> Path:
@@ -39,7 +42,7 @@ def share_dir(package: str) -> Path:
 
 def urdf_xacro_path() -> Path:
     """The installed `so101.urdf.xacro`."""
-    return share_dir('dojo_bringup') / 'urdf' / 'so101.urdf.xacro'
+    return share_dir(DESCRIPTION_PACKAGE) / 'urdf' / 'so101.urdf.xacro'
 
 
 @lru_cache(maxsize=16)
