@@ -15,6 +15,8 @@ import pytest
 from dojo_core.motors.emulator import BusEmulator
 from dojo_ros.process import NodeProcess
 
+pytestmark = pytest.mark.slow  # arm_driver and leader_arm processes sent two signals
+
 # (first, second): Ctrl-C under launch, Ctrl-C then launch's escalation, `kill` twice, `kill` then Ctrl-C
 SIGNAL_PAIRS = [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM),
                 (signal.SIGTERM, signal.SIGTERM), (signal.SIGTERM, signal.SIGINT)]

@@ -21,6 +21,8 @@ from dojo_core.robot.description import share_dir
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import CLOCK_QOS, SENSOR_QOS
 
+pytestmark = pytest.mark.slow  # sim_node and camera_node processes sent two signals
+
 SIGNAL_PAIRS = [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)]
 GAPS_S = (0.003, 0.01, 0.03)
 SIM_PARAMS = {'real_time_factor': 1.0, 'front_camera.width': 160, 'front_camera.height': 120,
