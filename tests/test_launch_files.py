@@ -12,7 +12,7 @@ analysed from their source (ast) instead of being executed:
   the same file (so `ros2 launch -s` documents every argument);
 * a Node of ours runs a console script whose module and function exist, and a Node named `x` that
   loads a parameter file of dojo_bringup (directly or as a launch argument's default) finds its
-  `/**/x` section there;
+  `/**/x` section there, holding every parameter the launch file sets on top;
 * IncludeLaunchDescription of one of our launch files passes only arguments that file declares,
   and every argument it requires (no default).
 
@@ -272,9 +272,14 @@ def _resolver(tree: ast.AST, declared: dict[str, ast.Call] | None = None):
     return resolve
 
 
+#: Parameters every node has without declaring them in its file.
+BUILTIN_PARAMETERS = {'use_sim_time'}
+
+
 def _node_section_problems(tree: ast.AST, declared: dict[str, ast.Call]) -> Iterator[tuple[int, str]]:
     """A Node named `x` whose parameters include a YAML file of ours must find a section for `x`
-    there (`/**/x` or `x`), or the file silently configures nothing."""
+    there (`/**/x` or `x`), or the file silently configures nothing; parameters the launch file
+    sets on top (`{'name': value}`) must be ones that section has, or a typo goes unnoticed."""
     resolve = _resolver(tree, declared)
     for call in ast.walk(tree):
         if not (isinstance(call, ast.Call) and _call_name(call) in ('Node', 'LifecycleNode')):
@@ -283,15 +288,22 @@ def _node_section_problems(tree: ast.AST, declared: dict[str, ast.Call]) -> Iter
         parameters = resolve(_kwarg(call, 'parameters')) if _kwarg(call, 'parameters') else None
         if node_name is None or not isinstance(parameters, (ast.List, ast.Tuple)):
             continue
-        for entry in parameters.elts:
-            reference = _share_path(resolve(entry), resolve)
+        entries = [resolve(entry) for entry in parameters.elts]
+        overrides = {_literal_str(k) for entry in entries if isinstance(entry, ast.Dict) for k in entry.keys}
+        for entry in entries:
+            reference = _share_path(entry, resolve)
             path = _workspace_file(*reference) if reference else None
             if path is None or path.suffix not in ('.yaml', '.yml') or not path.is_file():
                 continue
-            keys = {str(key).removeprefix('/**/').lstrip('/') for key in yaml.safe_load(path.read_text())}
-            if node_name not in keys:
+            sections = {str(key).removeprefix('/**/').lstrip('/'): value
+                        for key, value in yaml.safe_load(path.read_text()).items()}
+            if node_name not in sections:
                 yield call.lineno, (f'node {node_name!r} has no section in {path.relative_to(REPO)} '
-                                    f'(sections: {sorted(keys)})')
+                                    f'(sections: {sorted(sections)})')
+                continue
+            known = set(sections[node_name].get('ros__parameters', {})) | BUILTIN_PARAMETERS
+            for name in sorted(overrides - known - {None}):
+                yield call.lineno, f'node {node_name!r} sets {name!r}, which {path.relative_to(REPO)} does not have'
 
 
 def _include_problems(tree: ast.AST) -> Iterator[tuple[int, str]]:
@@ -540,6 +552,8 @@ BROKEN_LAUNCH = textwrap.dedent('''
                                   default_value=PathJoinSubstitution([share, 'config', 'recorder.yaml'])),
             Node(package='dojo_recorder', executable='recorder_node', name='recorder',
                  parameters=[LaunchConfiguration('recorder_config')]),
+            Node(package='dojo_recorder', executable='recorder_node', name='recorder_node',
+                 parameters=[LaunchConfiguration('recorder_config'), {'repo_id': 'a/b', 'repoid': 'a/b'}]),
             Node(package='dojo_sim', executable='sim_node', name='sim_node',
                  parameters=[PathJoinSubstitution([share, 'config', 'expert.yaml'])]),
             IncludeLaunchDescription(PathJoinSubstitution([share, 'launch', 'sim.launch.py']),
@@ -569,11 +583,12 @@ def test_checker_reports_each_mistake_in_a_broken_launch_file():
     # a node name that its parameter file (given directly or as an argument's default) does not know
     assert count("node 'recorder' has no section in config/recorder.yaml") == 1, text
     assert count("node 'sim_node' has no section in config/expert.yaml") == 1, text
+    assert count("node 'recorder_node' sets 'repoid', which config/recorder.yaml does not have") == 1, text
     assert count("sim.launch.py declares no argument 'gui'") == 1, text
     assert count("serve.launch.py requires argument 'checkpoint', which is not passed") == 1, text
     # The correct lines produce nothing: sim_node exists, rviz2 is an exec_depend,
     # use_sim_time is declared, sim.launch.py has an rviz argument.
-    assert len(problems) == 14, text
+    assert len(problems) == 15, text
 
 
 def test_checker_accepts_a_correct_launch_file_and_rejects_bad_syntax():
