@@ -59,6 +59,18 @@ def workspace_copy(tmp_path_factory) -> Path:
     return root
 
 
+def test_every_dojo_core_module_has_a_layer():
+    """Modules outside the layers contract could import anything (and close a cycle) unnoticed."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    layered = {name.strip() for line in parser['importlinter:contract:core-layers']['layers'].split('\n')
+               for name in line.split('|') if name.strip()}
+    modules = {p.stem if p.suffix == '.py' else p.name for p in (REPO / 'src' / 'dojo_core' / 'dojo_core').iterdir()
+               if (p.suffix == '.py' or (p / '__init__.py').is_file()) and p.name != '__init__.py'}
+    assert modules - layered == set(), 'give these dojo_core modules a layer in .importlinter'
+    assert layered - modules == set(), 'these layers name no dojo_core module'
+
+
 def test_every_contract_has_a_probe():
     assert set(PROBES) == set(contracts()), 'give each contract in .importlinter a probe here'
 
