@@ -120,8 +120,7 @@ def generate_launch_description() -> LaunchDescription:
     )
     expert = Node(
         package='dojo_sim', executable='pick_place_expert', name='pick_place_expert', namespace=namespace,
-        parameters=[LaunchConfiguration('expert_config'), {
-            'use_sim_time': True,
+        parameters=[LaunchConfiguration('expert_config'), {   # the node always runs on sim time
             'use_recorder': True,
             'episodes': ParameterValue(LaunchConfiguration('episodes'), value_type=int),
             'seed': ParameterValue(LaunchConfiguration('seed'), value_type=int),
