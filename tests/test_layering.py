@@ -1,10 +1,10 @@
 """The package layering (.importlinter) holds, and its contracts break when a wrong import appears;
 dojo_core reads share files only of packages it declares (dojo_description).
 
-`make lint` runs the same check; this test keeps it in every pytest run (and `colcon test`). The
-other tests copy the workspace's Python packages, add an import that one contract forbids and
-expect that contract to be reported broken, so a contract that can no longer fail (a typo in a
-module name, a layer that matches nothing) is caught too.
+`make lint` runs the same check; these tests keep it in every pytest run (and `colcon test`), require
+every dojo_core module to sit in a layer, and copy the workspace's Python packages to add, per
+contract, an import it forbids and expect that contract to be reported broken, so a contract that
+can no longer fail (a typo in a module name, a layer that matches nothing) is caught too.
 """
 from __future__ import annotations
 
@@ -43,20 +43,16 @@ def contracts() -> dict[str, str]:
     return {s.split(':')[-1]: parser[s]['name'] for s in parser.sections() if s.startswith('importlinter:contract:')}
 
 
+def contracts_root_packages() -> set[str]:
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    return set(parser['importlinter']['root_packages'].split())
+
+
 def test_the_workspace_keeps_every_contract():
     result = lint()
     assert result.returncode == 0, result.stdout + result.stderr
     assert f'{len(contracts())} kept, 0 broken' in result.stdout
-
-
-@pytest.fixture(scope='module')
-def workspace_copy(tmp_path_factory) -> Path:
-    """The workspace's Python packages, copied; the copies shadow the editable installs on PYTHONPATH
-    (path entries come before the editable installs' import finders)."""
-    root = tmp_path_factory.mktemp('packages')
-    for package in sorted(contracts_root_packages()):
-        shutil.copytree(REPO / 'src' / package / package, root / package, ignore=shutil.ignore_patterns('__pycache__'))
-    return root
 
 
 def test_every_dojo_core_module_has_a_layer():
@@ -69,6 +65,16 @@ def test_every_dojo_core_module_has_a_layer():
                if (p.suffix == '.py' or (p / '__init__.py').is_file()) and p.name != '__init__.py'}
     assert modules - layered == set(), 'give these dojo_core modules a layer in .importlinter'
     assert layered - modules == set(), 'these layers name no dojo_core module'
+
+
+@pytest.fixture(scope='module')
+def workspace_copy(tmp_path_factory) -> Path:
+    """The workspace's Python packages, copied; the copies shadow the editable installs on PYTHONPATH
+    (path entries come before the editable installs' import finders)."""
+    root = tmp_path_factory.mktemp('packages')
+    for package in sorted(contracts_root_packages()):
+        shutil.copytree(REPO / 'src' / package / package, root / package, ignore=shutil.ignore_patterns('__pycache__'))
+    return root
 
 
 def test_every_contract_has_a_probe():
@@ -131,9 +137,3 @@ def test_dojo_description_installs_what_dojo_core_reads():
     assert urdf_xacro_path().read_bytes() == (REPO / 'urdf' / 'so101.urdf.xacro').read_bytes()
     for source in (REPO / 'config' / 'features').glob('*.yaml'):
         assert feature_map_path(source.stem).read_bytes() == source.read_bytes(), source.name
-
-
-def contracts_root_packages() -> set[str]:
-    parser = configparser.ConfigParser()
-    parser.read(CONFIG)
-    return set(parser['importlinter']['root_packages'].split())
