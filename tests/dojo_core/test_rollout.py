@@ -14,12 +14,12 @@ import yaml
 
 from dojo_core.evaluation import (CellFeatures, CommandLimiter, EpisodeOutcome, EvalReport, RolloutConfig, evaluate,
                                   rollout, wilson_interval, write_report)
-from dojo_core.evaluation.rollout import policy_period, sim_feature_map
+from dojo_core.evaluation.rollout import policy_period
 from dojo_core.expert import ExpertConfig
 from dojo_core.policies import dataset_features, make_policy
 from dojo_core.policies.act import ACTConfig
 from dojo_core.robot.description import JOINT_NAMES
-from dojo_core.serving import NON_FINITE, WAITING, ServingConfig
+from dojo_core.serving import NON_FINITE, ServingConfig
 from dojo_core.sim import SimCell, SimConfig
 from dojo_core.sync import FeatureMap
 from dojo_core.training.synthetic import SyntheticEpisodes

@@ -11,6 +11,7 @@ It sits below `expert` (expert datasets) and `evaluation` (rollouts), which both
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,24 +120,7 @@ class CellFeatures:
         For a policy trained on another unit convention (degrees, gripper 0..100) use
         `from_feature_map` with the map its dataset was recorded with, then `check_policy`.
         """
-        joints, cameras = [], []
-        for name, feature in {**config.input_features, **config.output_features}.items():
-            if feature.type is FeatureType.VISUAL:
-                if not name.startswith(IMAGE_PREFIX):
-                    raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
-                cameras.append(CameraFeature(name, name[len(IMAGE_PREFIX):], feature.shape[1], feature.shape[2]))
-                continue
-            if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
-                raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
-            suffix = '.' + JOINT_SUFFIX['position']
-            names = feature.names or ()
-            if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
-                raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
-                                 f'cell joints, got {names}')
-            joint_names = tuple(n[:-len(suffix)] for n in names)
-            source = COMMANDED if feature.type is FeatureType.ACTION else 'position'
-            joints.append(JointFeature(name, source, joint_names, JointUnits(joint_names)))
-        return cls(tuple(joints), tuple(cameras))
+        return cls.from_feature_map(sim_feature_map(config))
 
     def check_policy(self, config: PolicyConfig) -> None:
         """Raise unless every input and the output of the policy is one of these features, same shape and names."""
@@ -199,3 +183,26 @@ class CellFeatures:
         feature = next(f for f in self.joints if f.name == self.action)
         return feature.radians(action, current)
 
+
+def sim_feature_map(config: PolicyConfig, fps: int = 30) -> FeatureMap:
+    """The sim cell's topics as a policy's features, joints in radians: what sim_node gives a policy
+    trained on data recorded from it with config/features/so101_sim.yaml's conventions."""
+    features = {}
+    for name, feature in {**config.input_features, **config.output_features}.items():
+        if feature.type is FeatureType.VISUAL:
+            if not name.startswith(IMAGE_PREFIX):
+                raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
+            features[name] = {'topic': f'cameras/{name[len(IMAGE_PREFIX):]}/image_raw', 'type': IMAGE,
+                              'height': feature.shape[1], 'width': feature.shape[2]}
+            continue
+        if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
+            raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
+        suffix = '.' + JOINT_SUFFIX['position']
+        names = feature.names or ()
+        if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
+            raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
+                             f'cell joints, got {names}')
+        features[name] = {'topic': 'joint_commands' if name == ACTION_KEY else 'joint_states', 'type': JOINT_STATE,
+                          'joints': [n[:-len(suffix)] for n in names],
+                          'max_age': math.inf if name == ACTION_KEY else 0.1}
+    return FeatureMap.from_dict({'fps': int(config.fps or fps), 'features': features}, source='the sim cell map')

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 
 from tqdm import tqdm
 
-from dojo_core.cell_features import CellFeatures
+from dojo_core.cell_features import CellFeatures, sim_feature_map
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, add_hold_totals, with_holds
-from dojo_core.evaluation.rollout import RolloutConfig, rollout, sim_feature_map
+from dojo_core.evaluation.rollout import RolloutConfig, rollout
 from dojo_core.expert import ExpertConfig, run_episode
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.policies import Policy

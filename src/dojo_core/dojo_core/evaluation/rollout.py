@@ -22,15 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dojo_core.cell_features import CellFeatures, periods_per_frame
-from dojo_core.policies import Policy, PolicyConfig
-from dojo_core.policies.features import ACTION_KEY, IMAGE_PREFIX, FeatureType
+from dojo_core.cell_features import CellFeatures, periods_per_frame, sim_feature_map
+from dojo_core.policies import Policy
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.serving import PolicyController, ServingConfig, SimulatedLatency, bind_features
 from dojo_core.sim import SimCell
 from dojo_core.sim.protocol import TIME_LIMIT_S
 from dojo_core.sync import FeatureMap
-from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX
 
 
 @dataclass
@@ -67,30 +65,6 @@ class RolloutResult:
     wall_s: float = 0.0
     holds: dict[str, int] = field(default_factory=dict)
     chunks: int = 0
-
-
-def sim_feature_map(config: PolicyConfig, fps: int = 30) -> FeatureMap:
-    """The sim cell's topics as a policy's features, joints in radians: what sim_node gives a policy
-    trained on data recorded from it with config/features/so101_sim.yaml's conventions."""
-    features = {}
-    for name, feature in {**config.input_features, **config.output_features}.items():
-        if feature.type is FeatureType.VISUAL:
-            if not name.startswith(IMAGE_PREFIX):
-                raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
-            features[name] = {'topic': f'cameras/{name[len(IMAGE_PREFIX):]}/image_raw', 'type': IMAGE,
-                              'height': feature.shape[1], 'width': feature.shape[2]}
-            continue
-        if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
-            raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
-        suffix = '.' + JOINT_SUFFIX['position']
-        names = feature.names or ()
-        if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
-            raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
-                             f'cell joints, got {names}')
-        features[name] = {'topic': 'joint_commands' if name == ACTION_KEY else 'joint_states', 'type': JOINT_STATE,
-                          'joints': [n[:-len(suffix)] for n in names],
-                          'max_age': math.inf if name == ACTION_KEY else 0.1}
-    return FeatureMap.from_dict({'fps': int(config.fps or fps), 'features': features}, source='the sim cell map')
 
 
 def policy_period(policy: Policy, control_rate_hz: float) -> int:
