@@ -1,6 +1,8 @@
 """FeetechBus through scservo_sdk against the emulated STS3215 chain of an SO-101 follower."""
 from __future__ import annotations
 
+import errno
+import termios
 import time
 from pathlib import Path
 
@@ -191,6 +193,29 @@ def test_port_loss_then_reconnect_keeps_the_servos_state(emulator, bus):
     assert bus.counters.reconnects == 1
     assert emulator.servo(4).get('Torque_Enable') == 1  # reconnect does not drop the arm
     np.testing.assert_allclose(bus.read_positions(), target, atol=1e-9)
+
+
+def test_a_signal_that_interrupts_a_request_is_not_a_lost_port(emulator, bus, monkeypatch):
+    """Ctrl-C landing in pyserial's flush() (termios.tcdrain, which neither the kernel nor Python
+    restarts) fails it with EINTR: the torque-off must go on, not end with 'serial port lost'."""
+    bus.enable_torque()
+    serial_port = bus._port.ser
+    flush, interrupts = serial_port.flush, [3, 5]  # the 3rd and 5th flush (one per request) are interrupted
+    calls = 0
+
+    def interrupted_flush() -> None:
+        nonlocal calls
+        calls += 1
+        if calls in interrupts:
+            raise termios.error(errno.EINTR, 'Interrupted system call')
+        flush()
+
+    monkeypatch.setattr(serial_port, 'flush', interrupted_flush)
+    before = bus.counters
+    bus.disable_torque()
+    assert [emulator.servo(i).get('Torque_Enable') for i in range(1, 7)] == [0] * 6
+    assert bus.is_connected and bus.counters.retries == before.retries + 2
+    assert bus.counters.port_errors == before.port_errors
 
 
 def test_scan_finds_the_ids(emulator):

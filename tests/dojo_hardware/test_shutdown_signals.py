@@ -56,7 +56,7 @@ def test_arm_driver_turns_torque_off_whatever_signals_arrive_during_shutdown(
         driver = NodeProcess('dojo_hardware.arm_driver', params_file=hardware_config / 'so101_feetech.yaml',
                              log_path=log, parameters={'port': emulator.port, 'calibration_file': str(follower.path),
                                                        'latency_timer_ms': 50.0, 'autostart': True}).start()
-        assert wait_for(lambda: torque(emulator) == [1] * 6, driver), log.read_text()
+        assert wait_for(lambda: torque(emulator) == [1] * 6, driver), f'{emulator.stats}\n{log.read_text()}'
         code = signal_twice(driver, first, second, gap_s)
         text = log.read_text()
         assert (code, torque(emulator)) == (0, [0] * 6), f'gap {gap_s * 1e3:g} ms:\n{text}'

@@ -111,8 +111,9 @@ class ShutdownSignals:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signal.Signals(signum))
-        if len(self.received) > 1:
-            self._logger.info(f'{self.received[-1].name} while shutting down: ignored, the node is stopping')
+        if len(self.received) == 2:  # said once: a handler that logs every one of a flood would nest
+            self._logger.info(f'{self.received[-1].name} while shutting down: ignored (and any further '
+                              'signal), the node is stopping')
 
 
 def shut_down_on_crash(node: Node, what: str, exc: Exception) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import errno
 import functools
 import termios
 import threading
@@ -49,6 +50,14 @@ SPAN_GAP = 16  # registers closer than this are fetched in one sync read: a few 
 DRAIN_QUIET, DRAIN_ROUNDS = 0.002, 10  # s of silence that ends a drain; at most this many waits
 # What a vanished port raises from inside the SDKs (pyserial, and termios.tcflush in clearPort).
 PORT_ERRORS = (serial.SerialException, OSError, termios.error)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """A system call cut short by a signal (EINTR), not a lost port. pyserial's flush(), which both
+    SDKs call before every request, is termios.tcdrain: neither restarted by the kernel (not even
+    under SA_RESTART) nor retried by Python, so a Ctrl-C that lands in it must not end the bus."""
+    code = exc.errno if isinstance(exc, OSError) else exc.args[0] if exc.args else None
+    return code == errno.EINTR
 
 
 @dataclass
@@ -549,7 +558,11 @@ class MotorBus(abc.ABC):
             try:
                 value, result, error = call()
             except PORT_ERRORS as exc:
-                self._port_lost(exc, ids)
+                if not _interrupted(exc):
+                    self._port_lost(exc, ids)
+                # a signal cut the request short: the port is fine (the SDK still marks it busy), send it again
+                self._port.is_using = False
+                result = sdk.COMM_TX_FAIL
             if result == sdk.COMM_SUCCESS:
                 if error:
                     self._status_error(what, ids, error)
