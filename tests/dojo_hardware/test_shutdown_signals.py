@@ -56,8 +56,11 @@ def test_arm_driver_turns_torque_off_whatever_signals_arrive_during_shutdown(
         driver = NodeProcess('dojo_hardware.arm_driver', params_file=hardware_config / 'so101_feetech.yaml',
                              log_path=log, parameters={'port': emulator.port, 'calibration_file': str(follower.path),
                                                        'latency_timer_ms': 50.0, 'autostart': True}).start()
-        assert wait_for(lambda: torque(emulator) == [1] * 6, driver), f'{emulator.stats}\n{log.read_text()}'
-        code = signal_twice(driver, first, second, gap_s)
+        try:
+            assert wait_for(lambda: torque(emulator) == [1] * 6, driver), f'{emulator.stats}\n{log.read_text()}'
+            code = signal_twice(driver, first, second, gap_s)
+        finally:
+            driver.stop()
         text = log.read_text()
         assert (code, torque(emulator)) == (0, [0] * 6), f'gap {gap_s * 1e3:g} ms:\n{text}'
         assert 'torque off, disconnected' in text and 'Traceback' not in text, text
@@ -72,7 +75,10 @@ def test_leader_arm_releases_the_port_whatever_signals_arrive_during_shutdown(
         node = NodeProcess('dojo_hardware.leader_arm', params_file=hardware_config / 'so101_feetech.yaml',
                            log_path=log, parameters={'port': emulator.port, 'calibration_file': str(follower.path),
                                                      'latency_timer_ms': 50.0}).start()
-        assert wait_for(lambda: 'connected, torque off' in log.read_text(), node), log.read_text()
-        code = signal_twice(node, first, second, gap_s)
+        try:
+            assert wait_for(lambda: 'connected, torque off' in log.read_text(), node), log.read_text()
+            code = signal_twice(node, first, second, gap_s)
+        finally:
+            node.stop()
         text = log.read_text()
         assert code == 0 and 'Traceback' not in text, f'gap {gap_s * 1e3:g} ms, exit {code}:\n{text}'
