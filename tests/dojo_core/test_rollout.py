@@ -147,6 +147,12 @@ def test_command_limiter_clamps_and_limits_steps(cell):
     with pytest.raises(ValueError, match='finite'):
         limiter(np.full(6, np.nan))
     np.testing.assert_allclose(limiter.last, cell.limits.upper)  # nothing sent
+    outside = cell.limits.upper + 0.3          # an arm standing past its limits is walked back, never jumped
+    limiter.reset(outside)
+    first = limiter(cell.limits.upper)
+    np.testing.assert_allclose(first, outside - 0.1)
+    limiter.applied(first + 0.01)              # what the hardware took (e.g. whole ticks) is the next reference
+    np.testing.assert_allclose(limiter(cell.limits.upper), outside - 0.19)
 
 
 def test_evaluate_policy_and_expert_on_the_same_seeds(data):

@@ -15,7 +15,8 @@ Lifecycle:
 * cleanup: torque off, disconnect;
 * shutdown, and Ctrl-C/SIGTERM in any state: torque off, disconnect.
 
-Safety: every cycle the written goal moves at most `max_step_rad` toward the target, and targets
+Safety: every cycle the written goal moves at most `max_step_rad` toward the target (dojo_core's
+CommandLimiter, the one policy_node and ik_node use; cut steps counted per joint), and targets
 are clamped to the URDF limits narrowed by the calibrated range (clamps counted; a joint found
 outside them at activation is walked back inside at the same step). Both hold for the goal in
 whole servo ticks: it is rounded toward the safe side, and a `max_step_rad` below one tick is
@@ -45,6 +46,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import JointState
 
 from dojo_core.motors import JointReading, MotorBus, MotorBusError
+from dojo_core.robot.safety import CommandLimiter
 from dojo_ros.diagnostics import DiagnosticsPublisher, TaskResult
 from dojo_ros.joint_state import vector_to_joint_state
 from dojo_ros.lifecycle import RCLError, refuse_invalid_transitions
@@ -94,6 +96,7 @@ class ArmDriver(LifecycleNode):
         self.names = list(self.params.joint_names)
         self.urdf_limits = urdf_limits(self.names, self.params.urdf_file)
         self.limits = self.urdf_limits  # narrowed to the calibrated range at configure
+        self.limiter = CommandLimiter(self.limits, self.cfg.max_step_rad)   # the one limiter (policy_node, ik_node)
         self.commands = CommandFilter(self.names, self.get_logger())
         self.loop: BusLoop | None = None
         self.lifecycle_state = 'unconfigured'
@@ -151,6 +154,7 @@ class ArmDriver(LifecycleNode):
             self.get_logger().error(f'configure failed: {exc}')
             return FAILURE
         self.limits, self.loop = limits, loop
+        self.limiter = CommandLimiter(limits, self.cfg.max_step_rad)
         self._publish(reading)
         loop.start()
         self.lifecycle_state = 'inactive'
@@ -233,12 +237,13 @@ class ArmDriver(LifecycleNode):
             if not self._following:
                 return
             last, max_step = self._goal, self.cfg.max_step_rad
-            # rounded to whole ticks toward the safe side: inside the limits, and never more than a
-            # step (which wins for a joint being walked back inside them)
-            sent = bus.write_goal_positions(last + np.clip(self._target - last, -max_step, max_step),
+            # the one limiter's step, rounded to whole ticks toward the safe side: inside the limits,
+            # and never more than a step (which wins for a joint being walked back inside them)
+            sent = bus.write_goal_positions(self.limiter(self._target),
                                             within=((self.limits.lower, self.limits.upper),
                                                     (last - max_step, last + max_step)))
             self._goal = np.fromiter(sent.values(), dtype=float)
+            self.limiter.applied(self._goal)
 
     def _on_fault(self, reason: str) -> None:
         with self._control:
@@ -262,6 +267,7 @@ class ArmDriver(LifecycleNode):
         """Goal = the measured pose (where the servos now hold); target = the same, within limits."""
         self._goal = np.asarray(position, dtype=float).copy()
         self._target = self.limits.clamp(self._goal)
+        self.limiter.reset(self._goal)
 
     def _publish(self, reading: JointReading) -> None:
         self.joint_pub.publish(vector_to_joint_state(self.names, reading.position, reading.velocity,
@@ -291,7 +297,8 @@ class ArmDriver(LifecycleNode):
             state = self.lifecycle_state
             return DiagnosticStatus.OK, f'{state}: not connected', {'lifecycle_state': state}
         level, message, values = loop.diagnose_bus()
-        values = {'lifecycle_state': self.lifecycle_state, 'following_commands': self._following, **values}
+        values = {'lifecycle_state': self.lifecycle_state, 'following_commands': self._following, **values,
+                  **self.limiter.figures()}
         if level == DiagnosticStatus.OK and self._recovered and self.lifecycle_state != 'active':
             level, message = DiagnosticStatus.WARN, 'recovered from a bus fault, holding position: activate to follow'
         return level, f'{self.lifecycle_state}: {message}', values

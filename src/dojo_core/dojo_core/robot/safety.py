@@ -35,9 +35,14 @@ class CommandLimiter:
         self.step_limited_joints = EventCounter()  # steps cut to max_step, by joint (since creation)
 
     def reset(self, position: np.ndarray) -> None:
-        """Start from the measured `position` (the first command moves at most max_step from it)."""
-        self.last = self.limits.clamp(np.asarray(position, dtype=float))
+        """Start from the measured `position`: the first command moves at most max_step from it, also
+        when the arm stands outside its limits (it is then walked back in, one step at a time)."""
+        self.last = np.asarray(position, dtype=float).copy()
         self.limited = self.step_limited = 0
+
+    def applied(self, command: np.ndarray) -> None:
+        """The command as the hardware took it (e.g. rounded to whole servo ticks): the next step counts from it."""
+        self.last = np.asarray(command, dtype=float).copy()
 
     def __call__(self, targets: np.ndarray) -> np.ndarray:
         """The command for this period; ValueError for a non-finite or wrongly sized target (nothing sent)."""
@@ -47,7 +52,8 @@ class CommandLimiter:
         if wanted.shape != self.last.shape or not np.all(np.isfinite(wanted)):
             raise ValueError(f'joint targets must be {self.last.shape[0]} finite values, got {wanted!r}')
         clamped = self.limits.clamp(wanted)
-        # between the last command and a clamped target: inside the limits too
+        # between the last command and a clamped target: inside the limits too, unless the arm started
+        # outside them, when it moves back in by max_step per command rather than jumping
         command = self.last + np.clip(clamped - self.last, -self.max_step, self.max_step)
         names = np.asarray(self.limits.names)
         for joint in names[clamped != wanted]:
