@@ -391,3 +391,28 @@ def test_a_client_learns_from_episode_status_that_its_episode_was_saved_by_a_rec
         for client in services.values():
             robot.destroy_client(client)
     assert validate(root) == [] and read_episodes(root)[0]['length'] == 20
+
+
+@pytest.mark.parametrize('gap_s', [0.001, 0.003, 0.01])
+def test_two_quick_signals_still_save_the_episode_in_progress(robot, signal_twice, gap_s):
+    """Ctrl-C under launch: the terminal's SIGINT and launch's copy ~3 ms apart, mid-episode. The
+    second must not interrupt the save of the episode in progress."""
+    import signal
+
+    root, features = robot.tmp / f'signalled_{gap_s}', str(robot.tmp / 'features.yaml')
+    process = NodeProcess('dojo_recorder.recorder_node', params_file=RECORDER_YAML, log_path=robot.tmp / 'sig.log',
+                          parameters={'root': str(root), 'repo_id': 'test/signalled', 'video_codec': 'libx264',
+                                      'features': features, 'task': TASK},
+                          ros_args=['-r', '__node:=signalled_recorder']).start()
+    start = robot.create_client(Trigger, 'signalled_recorder/start_episode')
+    try:
+        assert robot.call(start, Trigger.Request()).success
+        robot.run(20)
+        code = signal_twice(process, signal.SIGINT, signal.SIGINT, gap_s)
+    finally:
+        robot.destroy_client(start)
+        process.stop()
+    log = (robot.tmp / 'sig.log').read_text()
+    assert code == 0 and 'Traceback' not in log, log
+    assert validate(root) == [] and read_episodes(root)[0]['length'] >= 19, log
+

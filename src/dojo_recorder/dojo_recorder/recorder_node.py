@@ -69,6 +69,7 @@ from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter
 from dojo_ros.messages import message_class
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
+from dojo_ros.runner import ShutdownSignals
 
 VIDEO_CODECS = ('libsvtav1', 'libx264')
 #: How long deactivate waits for the save of the episode in progress.
@@ -413,6 +414,9 @@ class RecorderNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
+    # A second Ctrl-C (launch forwards the terminal's ~3 ms later) must not interrupt finish(), which
+    # saves the episode in progress: the signals end the spin and are otherwise only recorded.
+    signals = ShutdownSignals('recorder_node')
     rclpy.init(args=args)
     try:
         node = RecorderNode()
@@ -433,6 +437,7 @@ def main(args: list[str] | None = None) -> int:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        signals.ignore()
     return 0
 
 
