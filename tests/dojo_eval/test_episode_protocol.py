@@ -16,6 +16,7 @@ import yaml
 from dojo_core.evaluation import RolloutConfig
 from dojo_core.sim.protocol import SETTLE_TIME_S, TIME_LIMIT_S, fresh_messages
 from dojo_eval import demo, evaluate
+from dojo_ros import episode
 from dojo_ros.qos import SENSOR_QOS
 from dojo_sim import pick_place_expert
 
@@ -28,8 +29,9 @@ def test_fresh_messages_outnumber_what_a_queue_can_still_hold_from_before_the_re
         fresh_messages(0)
 
 
-def test_the_expert_and_dojo_eval_wait_for_the_same_fresh_observations():
-    assert pick_place_expert.FRESH_MESSAGES == evaluate.FRESH_MESSAGES == fresh_messages(SENSOR_QOS.depth)
+def test_the_expert_and_dojo_eval_wait_for_fresh_observations_through_the_one_episode_driver():
+    assert episode.FRESH_MESSAGES == fresh_messages(SENSOR_QOS.depth)
+    assert pick_place_expert.EpisodeDriver is evaluate.EpisodeDriver is episode.EpisodeDriver
 
 
 def test_the_expert_settles_for_the_protocol_time_everywhere():

@@ -4,9 +4,10 @@ Unlike dojo_core.evaluation.evaluate (the policy called in-process on a SimCell)
 a robot would run: sim_node and policy_node as separate processes talking over topics, so the
 feature mapping, asynchronous inference, safety holds and the lifecycle are part of the result.
 
-Per episode: pause the policy (`policy_node/enable` false), `sim/reset`, wait until every topic
-of the feature map has delivered fresh messages (the policy must see before its time runs),
-enable, wait for `sim/success` or `--time-limit` seconds of sim time, pause again. The
+Per episode, by the cell's episode protocol (dojo_ros.episode, as the expert node): pause the
+policy (`policy_node/enable` false), `sim/reset`, wait until every topic of the feature map and
+`sim/success` have delivered fresh messages (the policy must see before its time runs), enable,
+wait for `sim/success` or `--time-limit` seconds of sim time, pause again. The
 policy node's /diagnostics, published at every enable change, give the commands sent and the
 holds by reason of exactly that episode. `--policy expert` runs dojo_ik's pick_place_expert
 node instead (episodes and seed as parameters; its results come on `expert/episode_result`).
@@ -23,7 +24,7 @@ import argparse
 import dataclasses
 import json
 import time
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
@@ -31,8 +32,8 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Bool, String
-from std_srvs.srv import SetBool, Trigger
+from std_msgs.msg import String
+from std_srvs.srv import SetBool
 
 from dojo_core.cell_features import CellFeatures
 from dojo_core.evaluation import RolloutConfig, evaluate
@@ -43,12 +44,13 @@ from dojo_core.expert import ExpertConfig
 from dojo_core.policies import PolicyConfig, load_policy
 from dojo_core.policies.hub import resolve_dir
 from dojo_core.serving import ServingConfig, resolve_feature_map
-from dojo_core.sim.protocol import TIME_LIMIT_S, fresh_messages
+from dojo_core.sim.protocol import TIME_LIMIT_S
 from dojo_core.sync import FeatureMap, load_feature_map
+from dojo_ros.episode import EpisodeDriver, EpisodeError
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.messages import message_class
 from dojo_ros.process import NodeProcess
-from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
+from dojo_ros.qos import LATCHED_QOS
 
 
 POLICY_NODE = 'policy_node'
@@ -57,12 +59,11 @@ EXPERT = 'expert'
 CONFIGURE_TIMEOUT_S = 300.0
 #: Wall seconds without sim progress (or an answer) before the evaluation gives up.
 STALL_S = 60.0
-#: Messages of every observed topic (and sim/success) that must arrive after a reset before the episode starts.
-FRESH_MESSAGES = fresh_messages(SENSOR_QOS.depth)
 
 
-class EvalError(RuntimeError):
-    """The evaluation cannot go on (a node died, the sim stands still, the policy does not configure)."""
+class EvalError(EpisodeError):
+    """The evaluation cannot go on (a node died, the policy does not configure); an EpisodeError, so
+    that one handler also takes the episode protocol's (the sim does not answer, its time stands still)."""
 
 
 class EvalClient(Node):
@@ -72,23 +73,14 @@ class EvalClient(Node):
         """`observed`: {topic: type name} the policy reads, each waited for after a reset."""
         super().__init__('dojo_eval', parameter_overrides=[Parameter('use_sim_time', value=True)])
         self.processes = processes
-        self.success: Bool | None = None
-        self.counts: Counter[str] = Counter()   # messages received per observed topic (and sim/success)
-        for topic, type_name in (observed or {}).items():
-            self.create_subscription(message_class(type_name), topic,
-                                     lambda _msg, t=topic: self.counts.update([t]), SENSOR_QOS)
+        self.episode = EpisodeDriver(self, self.wait_until, stall_s=STALL_S, observed={
+            topic: message_class(type_name) for topic, type_name in (observed or {}).items()})
         self.status: dict[str, dict[str, str]] = {}   # latest values of '<node>: <task>'
         self.messages: dict[str, str] = {}            # and its message
         self.expert_results: dict[int, dict] = {}    # by episode
-        self.create_subscription(Bool, 'sim/success', self._on_success, SENSOR_QOS)
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         self.create_subscription(String, 'expert/episode_result', self._on_expert_result, LATCHED_QOS)
-        self.reset_client = self.create_client(Trigger, 'sim/reset')
         self.enable_client = self.create_client(SetBool, f'{POLICY_NODE}/enable')
-
-    def _on_success(self, msg: Bool) -> None:
-        self.success = msg
-        self.counts.update(['sim/success'])
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
@@ -100,32 +92,25 @@ class EvalClient(Node):
         self.expert_results[int(result['episode'])] = result
 
     # -- waiting ----------------------------------------------------------------------------------
-    def sim_time(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def check_processes(self) -> None:
         for name, process in self.processes.items():
             if not process.alive():
                 raise EvalError(f'{name} exited with {process.process.returncode}; see {process.log_path}')
 
-    def spin_until(self, predicate, what: str, timeout_s: float = STALL_S) -> None:
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Spin this node in the calling thread until `predicate()` (True) or timeout_s wall seconds
+        (False); EvalError when a node process has died."""
         deadline = time.monotonic() + timeout_s
         while not predicate():
             self.check_processes()
             if time.monotonic() > deadline:
-                raise EvalError(f'no {what} within {timeout_s:g} s')
+                return False
             rclpy.spin_once(self, timeout_sec=0.02)
+        return True
 
-    def spin_sim_until(self, predicate, sim_limit: float, what: str) -> None:
-        """Spin until `predicate()` or `sim_limit` (sim time); EvalError when sim time stands still."""
-        last, moved = self.sim_time(), time.monotonic()
-        while not predicate() and self.sim_time() < sim_limit:
-            self.check_processes()
-            rclpy.spin_once(self, timeout_sec=0.02)
-            if self.sim_time() != last:
-                last, moved = self.sim_time(), time.monotonic()
-            elif time.monotonic() - moved > STALL_S:
-                raise EvalError(f'sim time stood still for {STALL_S:g} s waiting for {what}')
+    def spin_until(self, predicate: Callable[[], bool], what: str, timeout_s: float = STALL_S) -> None:
+        if not self.wait_until(predicate, timeout_s):
+            raise EvalError(f'no {what} within {timeout_s:g} s')
 
     def call(self, client, request):
         if not client.wait_for_service(timeout_sec=STALL_S):
@@ -148,16 +133,10 @@ class EvalClient(Node):
     def policy_episode(self, seed: int, time_limit: float) -> tuple[EpisodeOutcome, dict[str, int]]:
         """One episode on the cube of `seed` (the next reset); its outcome and its holds by reason."""
         before = self.enable(False)
-        answer = self.call(self.reset_client, Trigger.Request())
-        if not answer.success:
-            raise EvalError(f'sim/reset failed: {answer.message}')
-        fresh = {topic: count + FRESH_MESSAGES for topic, count in self.counts.items()}
-        self.spin_until(lambda: all(self.counts[t] >= n for t, n in fresh.items()),
-                        f'fresh {", ".join(sorted(fresh))} after the reset')
+        self.episode.reset()
         self.enable(True)
-        start = self.sim_time()
-        self.spin_sim_until(lambda: self.success.data, start + time_limit, 'the episode to end')
-        success, duration = self.success.data, self.sim_time() - start
+        run = self.episode.run(time_limit)
+        success, duration = run.success, run.duration_s
         after = self.enable(False)
         holds = {key[len('holds.'):]: after[key] - before.get(key, 0) for key in after
                  if key.startswith('holds.') and after[key] > before.get(key, 0)}
@@ -190,7 +169,7 @@ def run_policy(args: argparse.Namespace, out: Path, sim: NodeProcess) -> EvalRep
             rclpy.spin_once(client, timeout_sec=0.5)   # the diagnostics saying why
             reason = client.messages.get(f'{POLICY_NODE}: control', '')
             raise EvalError(f'{POLICY_NODE} did not configure and activate ({reason}); see {policy.log_path}')
-        client.spin_until(lambda: len(client.counts) == len(observed) + 1, f'{", ".join(observed)} and sim/success')
+        client.spin_until(client.episode.heard_all, f'{", ".join(observed)} and sim/success')
         report = EvalReport(args.name or _checkpoint_name(args.policy), [], {
             'agent': f'policy {args.policy} (policy_node, {args.map_source})', 'seed': args.seed,
             'time_limit_s': args.time_limit, 'real_time_factor': args.real_time_factor})
@@ -324,7 +303,7 @@ class EvalVerb:
         rclpy.init()
         try:
             report = (run_expert if expert else run_policy)(args, out, sim)
-        except EvalError as exc:
+        except EpisodeError as exc:   # an EvalError, or the sim's
             print(f'dojo eval: {exc}')
             return 1
         finally:

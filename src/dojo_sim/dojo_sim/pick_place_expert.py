@@ -1,10 +1,11 @@
 """pick_place_expert: dojo_core's scripted pick-and-place expert driving sim_node over ROS, episode by episode.
 
-Each episode: call `sim/reset` (std_srvs/Trigger), hold the arm at the home pose on
-`joint_commands`, wait for fresh `joint_states` and `sim/object_pose` (the arm resting at home,
-the new cube pose), start a recording if a recorder is used, plan with `PickPlaceExpert`, stream the plan's joint
-targets at the control rate on a sim-time timer, then give the cube `settle_time` sim seconds to
-come to rest and read `sim/success`. The result goes to the log and, as one JSON object per
+Each episode follows the cell's episode protocol (dojo_ros.episode, as `dojo eval` does): call
+`sim/reset` (std_srvs/Trigger), hold the arm at the home pose on `joint_commands`, wait for fresh
+`joint_states`, `sim/object_pose` and `sim/success` and for the arm to rest at home, start a
+recording if a recorder is used, plan with `PickPlaceExpert`, stream the plan's joint targets at
+the control rate on a sim-time timer, then give the cube `settle_time` sim seconds to come to rest
+in the bin (`sim/success`). The result goes to the log and, as one JSON object per
 episode (std_msgs/String, transient local: a late subscriber still gets the latest, which carries
 the running totals), to `expert/episode_result`; the state and success rate go to /diagnostics.
 After `episodes` episodes (0 = until stopped) the node logs the success rate and exits 0, so a
@@ -28,6 +29,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +42,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Bool, String
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from dojo_core.expert import EpisodeResult, ExpertConfig, PickPlaceExpert
@@ -50,17 +53,16 @@ from dojo_core.kinematics.cartesian import PlanningError
 from dojo_core.kinematics.model import RobotModel
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.sim import SimConfig
-from dojo_core.sim.protocol import SETTLE_TIME_S, fresh_messages
+from dojo_core.sim.protocol import SETTLE_TIME_S
 from dojo_ik.common import (HOLDING, CommandStreamer, JointStateMonitor, StreamConfig, init_without_signal_handlers,
                             spin_until_stopped)
 from dojo_ros.diagnostics import DiagnosticsPublisher
+from dojo_ros.episode import EpisodeDriver, EpisodeError
 from dojo_ros.params import declare_parameters
-from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
+from dojo_ros.qos import LATCHED_QOS
 
 # Wall seconds each episode_status call may take (a restarted recorder answers within ms).
 STATUS_CALL_S = 2.0
-# Messages of each stream that must arrive after the reset answer before its state counts as fresh.
-FRESH_MESSAGES = fresh_messages(SENSOR_QOS.depth)
 # After a reset the arm must rest at the home pose (within this many rad) for this many
 # joint_states in a row before an episode starts.
 SETTLE_TOLERANCE = 0.02
@@ -105,24 +107,7 @@ class ExpertNodeConfig:
 
 
 class ExpertError(RuntimeError):
-    """The episodes cannot go on (no sim, sim time stands still)."""
-
-
-class _Latest:
-    """The latest message of a stream and how many arrived (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._msg = None
-        self._count = 0
-
-    def __call__(self, msg) -> None:
-        with self._lock:
-            self._msg, self._count = msg, self._count + 1
-
-    def get(self):
-        with self._lock:
-            return self._msg, self._count
+    """A recorder service did not answer in time (logged; the episode goes on)."""
 
 
 class PickPlaceExpertNode(Node):
@@ -136,10 +121,8 @@ class PickPlaceExpertNode(Node):
         self.expert = PickPlaceExpert(self.model, self.expert_cfg)
         self.joints = JointStateMonitor(self)
         self.streamer = CommandStreamer(self, self.stream_cfg, self.model.limits)
-        self.cube, self.success = _Latest(), _Latest()
-        self.create_subscription(PoseStamped, 'sim/object_pose', self.cube, SENSOR_QOS)
-        self.create_subscription(Bool, 'sim/success', self.success, SENSOR_QOS)
-        self.reset_client = self.create_client(Trigger, 'sim/reset')
+        self.episode = EpisodeDriver(self, self._wait_until, stall_s=self.cfg.stall_timeout_s,
+                                     observed={'joint_states': JointState, 'sim/object_pose': PoseStamped})
         self.recorder: dict[str, Client] = {}
         if self.cfg.use_recorder:
             self.recorder = {name: self.create_client(Trigger, f'{self.cfg.recorder_node}/{name}_episode')
@@ -156,9 +139,8 @@ class PickPlaceExpertNode(Node):
 
     # -- episodes ---------------------------------------------------------------------------------
     def run(self) -> None:
-        """Run the requested episodes (raises ExpertError when the sim does not answer)."""
-        if not self._wait_for_service(self.reset_client, self.cfg.stall_timeout_s):
-            raise ExpertError(f'no sim/reset service after {self.cfg.stall_timeout_s:g} s: is sim_node running?')
+        """Run the requested episodes (raises EpisodeError when the sim does not answer)."""
+        self.episode.wait_for_sim()
         self._connect_recorder()
         episode = 0
         while self.cfg.episodes == 0 or episode < self.cfg.episodes:
@@ -172,11 +154,13 @@ class PickPlaceExpertNode(Node):
         """One episode: reset, record, plan, play, judge. Returns the result and what became of its recording."""
         self.state = 'resetting'
         self.streamer.stop()
-        self._wait_messages(FRESH_MESSAGES, cube=False)   # fewer of our commands still queued in the sim
-        answer = self._call(self.reset_client, 'sim/reset')
-        if not answer.success:
-            raise ExpertError(f'sim/reset failed: {answer.message}')
-        q_now = self._settle_at_home()
+        self.episode.wait_fresh(['joint_states'])   # fewer of our commands still queued in the sim
+        q_now = self.model.limits.clamp(np.asarray(self.cfg.home_positions, dtype=float))
+        # The sim can still take commands of the previous episode after the reset (its executor
+        # serves the reset and queued commands in no fixed order), which would pull the arm back
+        # towards the old pose; the hold, published every period from the answer on, comes after them.
+        self.episode.reset(on_reset=lambda: self.streamer.hold(q_now))
+        self._wait_at_home(q_now)
         recording = self._recorder_call('start') if self.recorder else False
         self.state = 'planning'
         try:
@@ -189,32 +173,22 @@ class PickPlaceExpertNode(Node):
         self.get_logger().info(f'episode {episode}: cube at [{cube[0][0]:.3f}, {cube[0][1]:.3f}] m, '
                                f'playing a {plan.duration:.2f} s plan')
         self.state = 'playing'
-        start, published = self._now(), self.streamer.published
+        start, published = self.episode.now(), self.streamer.published
         self.streamer.play(plan)
-        self._wait(lambda: self.streamer.state == HOLDING, 'the plan to play')
+        self.episode.wait_sim(lambda: self.streamer.state == HOLDING, 'the plan to play')
         self.state = 'settling'
-        end = self._now()
-        self._wait(lambda: self._placed() or self._now() >= end + self.cfg.settle_time, 'the cube to settle')
-        success, duration, steps = self._placed(), self._now() - start, self.streamer.published - published
+        settled = self.episode.run(self.cfg.settle_time, 'the cube to settle')
+        success, duration, steps = settled.success, settled.end_s - start, self.streamer.published - published
         recorded = self._end_recording(recording, keep=success or self.cfg.save_failed_episodes)
         self.streamer.stop()
         if success:
             return EpisodeResult(True, duration, steps, 'cube placed'), recorded
-        pose, _ = self.cube.get()
-        p = pose.pose.position
+        p = self.episode.latest('sim/object_pose').pose.position
         return EpisodeResult(False, duration, steps, f'not placed: cube at [{p.x:.3f}, {p.y:.3f}, {p.z:.3f}] m '
                                                      f'{self.cfg.settle_time:g} s after the plan'), recorded
 
-    def _settle_at_home(self) -> np.ndarray:
-        """Hold the home pose until fresh joint_states show the arm resting there (and a fresh cube
-        pose has arrived); returns it, where the plan starts.
-
-        The sim can still take commands of the previous episode after the reset (its executor
-        serves the reset and queued commands in no fixed order), which would pull the arm back
-        towards the old pose; the hold, published every period from now on, comes after them."""
-        target = self.model.limits.clamp(np.asarray(self.cfg.home_positions, dtype=float))
-        self.streamer.hold(target)
-        self._wait_messages(FRESH_MESSAGES, cube=True)
+    def _wait_at_home(self, target: np.ndarray) -> None:
+        """Wait until joint_states show the arm resting at `target` (where the plan starts)."""
         progress = {'seen': self.joints.count, 'steady': 0}
 
         def settled() -> bool:
@@ -225,19 +199,14 @@ class PickPlaceExpertNode(Node):
                 progress['steady'] = progress['steady'] + 1 if close else 0
             return progress['steady'] >= SETTLED_MESSAGES
 
-        self._wait(settled, 'the arm to rest at home_positions after the reset')
-        return target
+        self.episode.wait_sim(settled, 'the arm to rest at home_positions after the reset')
 
     def _cube_pose(self) -> tuple[np.ndarray, np.ndarray]:
-        msg, _ = self.cube.get()
+        msg = self.episode.latest('sim/object_pose')
         if msg.header.frame_id not in ('', self.cfg.base_frame):
             raise PlanningError(f'sim/object_pose is in frame {msg.header.frame_id!r}, not {self.cfg.base_frame!r}')
         p, o = msg.pose.position, msg.pose.orientation
         return np.array([p.x, p.y, p.z]), np.array([o.w, o.x, o.y, o.z])
-
-    def _placed(self) -> bool:
-        msg, _ = self.success.get()
-        return msg is not None and msg.data
 
     def _report(self, episode: int, result: EpisodeResult, recorded: str) -> None:
         successes = sum(r.success for r in self.results)
@@ -275,7 +244,8 @@ class PickPlaceExpertNode(Node):
     def _connect_recorder(self) -> None:
         if not self.recorder:
             return
-        if all(self._wait_for_service(client, self.cfg.recorder_wait_s) for client in self.recorder.values()):
+        wait_s = self.cfg.recorder_wait_s
+        if all(self._wait_until(client.service_is_ready, wait_s) for client in self.recorder.values()):
             self.recording = 'ready'
             self.get_logger().info(f'recording every episode through {self.cfg.recorder_node}')
         else:
@@ -326,57 +296,28 @@ class PickPlaceExpertNode(Node):
         return False
 
     # -- waiting ----------------------------------------------------------------------------------
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _check_running(self) -> None:
         if self.stop_requested.is_set() or not rclpy.ok(context=self.context):
             raise KeyboardInterrupt
 
-    def _wait_for_service(self, client: Client, timeout_s: float) -> bool:
+    def _wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Poll `predicate()` from the episode thread while the executor spins; False after timeout_s
+        wall seconds, KeyboardInterrupt when the node is stopping."""
         deadline = time.monotonic() + timeout_s
-        while not client.service_is_ready():
+        while not predicate():
             self._check_running()
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.02)
+            time.sleep(0.002)
         return True
 
     def _call(self, client: Client, what: str, timeout_s: float | None = None) -> Trigger.Response:
         timeout_s = self.cfg.stall_timeout_s if timeout_s is None else timeout_s
         future = client.call_async(Trigger.Request())
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            self._check_running()
-            if time.monotonic() > deadline:
-                client.remove_pending_request(future)
-                raise ExpertError(f'{what} did not answer within {timeout_s:g} s')
-            time.sleep(0.002)
+        if not self._wait_until(future.done, timeout_s):
+            client.remove_pending_request(future)
+            raise ExpertError(f'{what} did not answer within {timeout_s:g} s')
         return future.result()
-
-    def _wait(self, predicate, what: str) -> None:
-        """Wait until `predicate()`; ExpertError when sim time stands still for stall_timeout_s."""
-        last, moved = self._now(), time.monotonic()
-        while not predicate():
-            self._check_running()
-            time.sleep(0.002)
-            now = self._now()
-            if now != last:
-                last, moved = now, time.monotonic()
-            elif time.monotonic() - moved > self.cfg.stall_timeout_s:
-                raise ExpertError(f'sim time stood still for {self.cfg.stall_timeout_s:g} s waiting for {what}')
-
-    def _wait_messages(self, count: int, cube: bool) -> None:
-        """Wait for `count` more joint_states (and sim/object_pose) messages than have arrived so far."""
-        joints = self.joints.count + count
-        cubes = self.cube.get()[1] + count
-        deadline = time.monotonic() + self.cfg.stall_timeout_s
-        while self.joints.count < joints or (cube and self.cube.get()[1] < cubes):
-            self._check_running()
-            if time.monotonic() > deadline:
-                raise ExpertError(f'no joint_states{" or sim/object_pose" if cube else ""} from the sim for '
-                                  f'{self.cfg.stall_timeout_s:g} s')
-            time.sleep(0.002)
 
     # -- diagnostics ------------------------------------------------------------------------------
     def _diagnose(self) -> tuple[bytes, str, dict[str, object]]:
@@ -408,7 +349,7 @@ def main(args: list[str] | None = None) -> int:
         try:
             node.run()
             codes.append(0)
-        except ExpertError as exc:
+        except EpisodeError as exc:   # no sim, or it stopped
             node.get_logger().fatal(str(exc))
             codes.append(1)
         except KeyboardInterrupt:   # stop requested (a signal)
