@@ -149,10 +149,13 @@ def test_command_limiter_clamps_and_limits_steps(cell):
     np.testing.assert_allclose(limiter.last, cell.limits.upper)  # nothing sent
     outside = cell.limits.upper + 0.3          # an arm standing past its limits is walked back, never jumped
     limiter.reset(outside)
+    np.testing.assert_allclose(limiter.last, outside - 0.1)        # the hold before the first command
     first = limiter(cell.limits.upper)
-    np.testing.assert_allclose(first, outside - 0.1)
+    np.testing.assert_allclose(first, outside - 0.2)
     limiter.applied(first + 0.01)              # what the hardware took (e.g. whole ticks) is the next reference
-    np.testing.assert_allclose(limiter(cell.limits.upper), outside - 0.19)
+    np.testing.assert_allclose(limiter(cell.limits.upper), outside - 0.29)
+    limiter.reset(cell.limits.upper + 1e-8)    # a float32 reading a hair past a limit holds at the limit
+    np.testing.assert_array_equal(limiter.last, cell.limits.upper)
 
 
 def test_evaluate_policy_and_expert_on_the_same_seeds(data):

@@ -35,9 +35,12 @@ class CommandLimiter:
         self.step_limited_joints = EventCounter()  # steps cut to max_step, by joint (since creation)
 
     def reset(self, position: np.ndarray) -> None:
-        """Start from the measured `position`: the first command moves at most max_step from it, also
-        when the arm stands outside its limits (it is then walked back in, one step at a time)."""
-        self.last = np.asarray(position, dtype=float).copy()
+        """Start from the measured `position`: `last` (what a hold publishes before the first command)
+        is that position brought inside the limits by at most max_step, so no command is ever outside
+        them by more than the arm already is and none jumps: an arm standing far outside its limits is
+        walked back in one step at a time; one a rounding error outside is simply clamped."""
+        position = np.asarray(position, dtype=float)
+        self.last = position + np.clip(self.limits.clamp(position) - position, -self.max_step, self.max_step)
         self.limited = self.step_limited = 0
 
     def applied(self, command: np.ndarray) -> None:
