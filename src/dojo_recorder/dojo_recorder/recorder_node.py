@@ -48,12 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.logging import get_logger
 from rclpy.qos import QoSProfile
 from rclpy.task import Future as RclpyFuture
 from std_msgs.msg import String
@@ -69,7 +66,7 @@ from dojo_ros.diagnostics import DiagnosticsPublisher, EventCounter
 from dojo_ros.messages import message_class
 from dojo_ros.params import declare_parameters
 from dojo_ros.qos import LATCHED_QOS, SENSOR_QOS
-from dojo_ros.runner import ShutdownSignals
+from dojo_ros.runner import run_node
 
 VIDEO_CODECS = ('libsvtav1', 'libx264')
 #: How long deactivate waits for the save of the episode in progress.
@@ -204,6 +201,15 @@ class RecorderNode(LifecycleNode):
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.finish()
         return TransitionCallbackReturn.SUCCESS
+
+    def start(self) -> None:
+        """At process start (dojo_ros.runner): configure and activate when `autostart` is set."""
+        if self.cfg.autostart and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def stop(self) -> None:
+        """At process end, however it ends (Ctrl-C, SIGTERM): save the episode in progress, as on_shutdown does."""
+        self.finish()
 
     def finish(self) -> None:
         """Save an episode in progress, close the dataset, push it if asked (idempotent; SIGINT path too)."""
@@ -414,31 +420,9 @@ class RecorderNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    # A second Ctrl-C (launch forwards the terminal's ~3 ms later) must not interrupt finish(), which
-    # saves the episode in progress: the signals end the spin and are otherwise only recorded.
-    signals = ShutdownSignals('recorder_node')
-    rclpy.init(args=args)
-    try:
-        node = RecorderNode()
-    except (TypeError, ValueError) as exc:   # bad parameters: say what is wrong, no traceback
-        get_logger('recorder_node').fatal(str(exc))
-        rclpy.try_shutdown()
-        return 1
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    if node.cfg.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-        node.trigger_activate()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.finish()   # SIGINT: save the episode in progress and close the dataset, as on_shutdown does
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-        signals.ignore()
-    return 0
+    # dojo_ros.runner: a second Ctrl-C (launch forwards the terminal's ~3 ms later) never interrupts
+    # stop(), which saves the episode in progress; SIGINT's shutdown racing the spin is a normal end.
+    return run_node('recorder_node', RecorderNode, args, threads=1)
 
 
 if __name__ == '__main__':
