@@ -213,7 +213,8 @@ def test_run_training_builds_the_cache_and_trains_from_it(dataset_copy, tmp_path
         os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     resumed = run_training(None, out, train_config=quick_run(steps=4, save_every=2), resume=True)
     assert resumed.step == 4 and manifest_mtime(out / FRAME_CACHE_DIR) == stamp
-    with pytest.raises(av.error.FFmpegError):  # the videos really are garbage now
+    # the videos really are garbage now (random bytes may even parse as a container without a stream)
+    with pytest.raises((av.error.FFmpegError, ValueError)):
         reader.read(FRONT, [5])
 
 

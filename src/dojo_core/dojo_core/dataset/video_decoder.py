@@ -41,6 +41,9 @@ class _OpenVideo:
         self.path = path
         self.tolerance_s = tolerance_s
         self.container = av.open(str(path))
+        if not self.container.streams.video:   # a damaged file can still parse as a container
+            self.container.close()
+            raise ValueError(f'{path} holds no video stream')
         self.stream = self.container.streams.video[0]
         self.stream.codec_context.thread_count = threads
         self.time_base = float(self.stream.time_base)
