@@ -400,11 +400,13 @@ def test_two_quick_signals_still_save_the_episode_in_progress(robot, signal_twic
     import signal
 
     root, features = robot.tmp / f'signalled_{gap_s}', str(robot.tmp / 'features.yaml')
+    # a name of its own: the previous case's recorder may still be listed, and a request sent to it is lost
+    name = f'signalled_recorder_{round(gap_s * 1000)}ms'
     process = NodeProcess('dojo_recorder.recorder_node', params_file=RECORDER_YAML, log_path=robot.tmp / 'sig.log',
                           parameters={'root': str(root), 'repo_id': 'test/signalled', 'video_codec': 'libx264',
                                       'features': features, 'task': TASK},
-                          ros_args=['-r', '__node:=signalled_recorder']).start()
-    start = robot.create_client(Trigger, 'signalled_recorder/start_episode')
+                          ros_args=['-r', f'__node:={name}']).start()
+    start = robot.create_client(Trigger, f'{name}/start_episode')
     try:
         assert robot.call(start, Trigger.Request()).success
         robot.run(20)
