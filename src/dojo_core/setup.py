@@ -28,6 +28,7 @@ setup(
             'convert = dojo_core.rosbag.convert:ConvertVerb',
             'calibrate = dojo_core.motors.calibrate:CalibrateVerb',
             'train = dojo_core.training.cli:TrainVerb',
+            'bench = dojo_core.bench.cli:BenchVerb',
         ],
         'dojo.policies': [
             'act = dojo_core.policies.act:ACTPolicy',

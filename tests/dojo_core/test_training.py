@@ -110,6 +110,22 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(data, tmp_path):
         train(run_config(steps=6), data, tmp_path / 'empty', resume=True)
 
 
+
+def test_a_spent_time_limit_saves_and_stops_the_run(data, tmp_path):
+    """A budget spent by the first step (1 ns) stops the loop there with its checkpoint, whatever
+    the step count; 0 means no limit."""
+    limited = train(run_config(steps=50, save_every=20, time_limit_s=1e-9), data, tmp_path / 'limited',
+                    tiny_config(data), data.stats)
+    assert limited.step == 1 and limited.time_limited
+    assert [r['step'] for r in read_rows(limited.loss_csv)] == [1]
+    assert limited.checkpoint == tmp_path / 'limited' / 'checkpoints' / '000001'
+    assert json.loads((limited.checkpoint / 'train_config.json').read_text())['time_limit_s'] == 1e-9
+    unlimited = train(run_config(steps=2, time_limit_s=0), data, tmp_path / 'unlimited', tiny_config(data),
+                      data.stats)
+    assert unlimited.step == 2 and not unlimited.time_limited
+    with pytest.raises(ValueError, match='time_limit_s'):
+        TrainConfig(time_limit_s=-1.0)
+
 def windowed_data(policy_type: str, **kwargs) -> tuple[SyntheticEpisodes, object]:
     """Synthetic episodes with the windows of `policy_type`'s tiny preset, and that config."""
     config = policy_config(policy_type, 'tiny', SyntheticEpisodes().features, SyntheticEpisodes.fps)

@@ -48,6 +48,10 @@ class TrainConfig:
                                                                      'step is always saved).', 'range': (1, 10**9)})
     log_every: int = field(default=100, metadata={'description': 'Progress-bar and log-message period in steps '
                                                                  '(loss.csv gets every step).', 'range': (1, 10**9)})
+    time_limit_s: float | None = field(default=None, metadata={
+        'description': 'Wall-clock budget of the training loop in seconds (the elapsed_s of loss.csv, which counts '
+                       'across resumes); when it is spent the loop saves its checkpoint and stops before `steps` '
+                       '(after at least one step). None or 0 = no limit.', 'range': (0.0, 10**9)})
     progress: bool = field(default=True, metadata={'description': 'Show a tqdm progress bar (rank 0).'})
     cache_frames: bool = field(default=True, metadata={
         'description': 'When the policy resizes its images (a preset for small images), decode the camera frames of '
@@ -60,6 +64,8 @@ class TrainConfig:
         if any(v is not None and v < 1 for v in (self.steps, self.batch_size)) or self.save_every < 1 \
                 or self.log_every < 1:
             raise ValueError('steps, batch_size, save_every and log_every must be positive')
+        if self.time_limit_s is not None and self.time_limit_s < 0:
+            raise ValueError(f'time_limit_s must be >= 0 (0 or None = no limit), got {self.time_limit_s}')
 
     def preset(self, policy_preset: TrainingPreset) -> TrainingPreset:
         """The policy's recipe with the settings given here in place of its own."""

@@ -11,11 +11,14 @@ checkpoints, loss.csv and loss.png. A run is reproducible from its seed, and `re
 continues from `checkpoints/last` exactly as if it had never stopped: weights, optimizers,
 schedulers, the EMA, the RNG state of every rank and the position inside the epoch are restored.
 With an EMA the checkpoint's pretrained_model holds the averaged weights (the ones to serve) and
-training_state.pt the raw ones.
+training_state.pt the raw ones. `TrainConfig.time_limit_s` turns the step count into a cap under a
+wall-clock budget (what `dojo bench` compares methods with): when the budget is spent the loop
+saves its checkpoint and stops, and the result says how far it got.
 """
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Mapping
@@ -53,6 +56,7 @@ class TrainResult:
     checkpoint: Path        # the last checkpoint written
     loss_csv: Path
     loss_png: Path
+    time_limited: bool = False  # stopped by config.time_limit_s before config.steps
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -187,8 +191,9 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                    desc='train', unit='step', dynamic_ncols=True)
         # elapsed_s counts training time across resumes
         started = time.perf_counter() - (loss_log.rows[-1]['elapsed_s'] if loss_log and loss_log.rows else 0.0)
-        last_loss, saved = float('nan'), checkpoint
-        while step < config.steps:
+        deadline = started + config.time_limit_s if config.time_limit_s else math.inf
+        last_loss, saved, out_of_time = float('nan'), checkpoint, False
+        while step < config.steps and not out_of_time:
             sampler.set_position(epoch, skip * config.batch_size)
             for batch in _loader(dataset, sampler, config, ctx, epoch):
                 loss, parts = model(_to_device(batch, ctx.device))
@@ -210,7 +215,8 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                     bar.set_postfix(loss=f'{last_loss:.4f}')
                     if ctx.is_main and not config.progress:
                         log.info('step %d loss %.5f', step, last_loss)
-                if step % config.save_every == 0 or step == config.steps:
+                out_of_time = _out_of_time(deadline, ctx)
+                if step % config.save_every == 0 or step == config.steps or out_of_time:
                     states = ctx.all_gather(rng_state())  # every rank's RNG, for an exact DDP resume
                     if ctx.is_main:
                         saved = save_checkpoint(out_dir, step, optimization.served(policy), {
@@ -220,11 +226,18 @@ def train(config: TrainConfig, dataset: Dataset, out_dir: str | Path, policy_con
                         loss_log.plot(out_dir / LOSS_PNG)
                         log.info('step %d: checkpoint %s', step, saved)
                     ctx.barrier()
-                if step >= config.steps:
+                if step >= config.steps or out_of_time:
                     break
             epoch, skip = epoch + 1, 0
         bar.close()
         if loss_log is not None:
             loss_log.plot(out_dir / LOSS_PNG)
         return TrainResult(optimization.served(policy), step, last_loss, saved or last_checkpoint(out_dir),
-                           out_dir / LOSS_CSV, out_dir / LOSS_PNG)
+                           out_dir / LOSS_CSV, out_dir / LOSS_PNG, out_of_time)
+
+
+def _out_of_time(deadline: float, ctx: DistContext) -> bool:
+    """Whether the time budget is spent, on any rank: under DDP every rank must stop at the same step."""
+    if math.isinf(deadline):
+        return False
+    return any(ctx.all_gather(time.perf_counter() >= deadline))
