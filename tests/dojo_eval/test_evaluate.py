@@ -65,6 +65,12 @@ def test_the_same_episodes_without_ros_run_the_same_serving_controller(policy_fi
         assert episode['steps'] == round(30 * TIME_LIMIT) or episode['success']
         assert f'{episode_holds} holds' in episode['reason']
     assert not (tmp_path / 'policy_node.log').exists()   # no node was started
+    # where each episode stopped, and the failure analysis beside the report
+    assert all(episode['phase'] for episode in report['episodes'])
+    analysis = json.loads((tmp_path / 'failures.json').read_text())
+    assert [e['seed'] for e in analysis['per_episode']] == [6, 7]
+    assert [e['phase'] for e in analysis['per_episode']] == [e['phase'] for e in report['episodes']]
+    assert (tmp_path / 'failures.md').is_file() and f'failure analysis: {tmp_path}/failures.md' in printed
 
 
 @pytest.mark.slow

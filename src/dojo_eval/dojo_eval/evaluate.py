@@ -16,7 +16,9 @@ Seeds: sim_node runs with `--seed S` and its reset k uses S + k, so episode k (t
 places the cube from seed S + k + 1 -- for the policy and the expert alike; the report lists them.
 
 The report (dojo_core.evaluation.report: report.md, report.json, success.png) gives the success
-rate with its 95 % Wilson interval, the mean time to success, and the holds.
+rate with its 95 % Wilson interval, the mean time to success, and the holds. `--ros-free` runs
+also say where each episode stopped (approach, grasp, lift, place) and write the failure analysis
+beside the report (dojo_core.evaluation.failures: failures.md, failures.json, a plot per class).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
 from dojo_core.cell_features import CellFeatures
-from dojo_core.evaluation import RolloutConfig, evaluate
+from dojo_core.evaluation import EpisodeTrace, RolloutConfig, evaluate_with_traces, write_failure_analysis
 from dojo_core.evaluation.report import EpisodeOutcome, EvalReport, add_hold_totals, with_holds, write_report
 from dojo_core.policies.features import ACTION_KEY
 from dojo_core.robot.description import share_dir
@@ -262,7 +264,8 @@ class EvalVerb:
                             help='run the same episodes without ROS: the cell and the serving controller in this '
                                  'process on the sim clock (inference latency simulated from its measured wall '
                                  "time), with policy_node's serving parameters from --policy-config; faster than "
-                                 'real time, same seeds and report')
+                                 'real time, same seeds and report, plus the failure analysis (failures.md: where '
+                                 'each episode stopped)')
 
     @staticmethod
     def resolve_map(args: argparse.Namespace) -> dict[str, int]:
@@ -294,8 +297,10 @@ class EvalVerb:
         if args.ros_free:
             print(f'dojo eval: {args.episodes} episodes of {args.policy} without ROS (the serving controller on the '
                   'sim cell)', flush=True)
-            report = run_ros_free(args, expert)
-            return finish(report, out, started)
+            report, traces = run_ros_free(args, expert)
+            code = finish(report, out, started)
+            print(f'failure analysis: {write_failure_analysis(report, traces, out).markdown}')
+            return code
         print(f'dojo eval: {args.episodes} episodes of {args.policy} through sim_node '
               f'(real_time_factor {args.real_time_factor:g}); logs in {out}', flush=True)
         sim = NodeProcess('dojo_sim.sim_node', params_file=args.sim_config, parameters={
@@ -328,16 +333,18 @@ def serving_parameters(params_file: Path) -> ServingConfig:
     return ServingConfig(**{k: v for k, v in values.items() if k in names})
 
 
-def run_ros_free(args: argparse.Namespace, expert: bool) -> EvalReport:
-    """The same seeds and time limit as through the nodes, served by the same controller without ROS."""
+def run_ros_free(args: argparse.Namespace, expert: bool) -> tuple[EvalReport, list[EpisodeTrace]]:
+    """The same seeds and time limit as through the nodes, served by the same controller without ROS;
+    the report and every episode's trace."""
     seeds = [args.seed + k + 1 for k in range(args.episodes)]
     if expert:
-        report = evaluate(ExpertConfig(), seeds, name=args.name or 'expert', progress=True)
+        report, traces = evaluate_with_traces(ExpertConfig(), seeds, name=args.name or 'expert', progress=True)
     else:
         policy = load_policy(args.policy, device='cpu' if args.device == 'auto' else args.device)
-        report = evaluate(policy, seeds, name=args.name or _checkpoint_name(args.policy),
-                          rollout_config=RolloutConfig(time_limit_s=args.time_limit),
-                          serving=serving_parameters(args.policy_config), feature_map=args.map, progress=True)
+        report, traces = evaluate_with_traces(
+            policy, seeds, name=args.name or _checkpoint_name(args.policy),
+            rollout_config=RolloutConfig(time_limit_s=args.time_limit), serving=serving_parameters(args.policy_config),
+            feature_map=args.map, progress=True)
         report.info['agent'] = f'policy {args.policy} (ROS-free serving controller, {args.map_source})'
     report.info.update({'seed': args.seed, 'ros_free': True})
-    return report
+    return report, traces

@@ -50,13 +50,23 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
 
 @dataclass(frozen=True)
 class EpisodeOutcome:
-    """One evaluated episode: `duration_s` is the sim (or wall) time until success, or until it stopped."""
+    """One evaluated episode: `duration_s` is the sim (or wall) time until success, or until it stopped;
+    `phase` and `phase_detail` where in the task it stopped (`phases.classify`; '' when not traced)."""
 
     seed: int
     success: bool
     duration_s: float
     steps: int = 0
     reason: str = ''
+    phase: str = ''
+    phase_detail: str = ''
+
+    @property
+    def stopped_in(self) -> str:
+        """The phase with its detail, e.g. 'grasp (pushed)' ('-' when not traced)."""
+        if not self.phase:
+            return '-'
+        return f'{self.phase} ({self.phase_detail})' if self.phase_detail else self.phase
 
 
 @dataclass
@@ -88,6 +98,14 @@ class EvalReport:
         """Mean duration of the successful episodes (None if there are none)."""
         times = [e.duration_s for e in self.episodes if e.success]
         return sum(times) / len(times) if times else None
+
+    def phase_counts(self) -> dict[str, int]:
+        """Episodes per phase they stopped in, in order of first appearance (empty when not traced)."""
+        counts: dict[str, int] = {}
+        for e in self.episodes:
+            if e.phase:
+                counts[e.phase] = counts.get(e.phase, 0) + 1
+        return counts
 
     def summary(self) -> str:
         """One line, e.g. 'act-cpu: 8/10 = 80.0 % (95 % CI 49.0-94.3 %), mean time to success 7.41 s'."""
@@ -166,9 +184,13 @@ def markdown(reports: Sequence[EvalReport], title: str = 'Evaluation') -> str:
         lines += [f'- {key}: {value}' for key, value in r.info.items()]
         if r.info:
             lines.append('')
-        lines += ['| seed | success | duration | steps | reason |', '|---:|:---:|---:|---:|---|']
+        phases = r.phase_counts()   # traced episodes get a column saying where they stopped
+        if phases:
+            lines += ['- stopped in: ' + ', '.join(f'{phase} {count}' for phase, count in phases.items()), '']
+        lines += ['| seed | success | duration | steps | ' + ('stopped in | ' if phases else '') + 'reason |',
+                  '|---:|:---:|---:|---:|' + ('---|' if phases else '') + '---|']
         lines += [f'| {e.seed} | {"yes" if e.success else "no"} | {e.duration_s:.2f} s | {e.steps} | '
-                  f'{e.reason.replace("|", "/")} |' for e in r.episodes]
+                  + (f'{e.stopped_in} | ' if phases else '') + f'{e.reason.replace("|", "/")} |' for e in r.episodes]
     return '\n'.join(lines) + '\n'
 
 
