@@ -70,6 +70,10 @@ def test_bench_writes_merged_rows_that_reproduce(dataset, tmp_path):
     assert saved['run_dir'] == str(run) and Path(saved['eval_report']) == run / 'eval' / 'report.json'
     report = EvalReport.from_dict(json.loads(Path(saved['eval_report']).read_text())['reports'][0])
     assert [e.seed for e in report.episodes] == [1001, 1002] and report.successes == saved['successes']
+    # every failure is traced and classified; the table shows where they stopped
+    assert all(e.phase for e in report.episodes) and (run / 'eval' / 'failures.md').is_file()
+    failed = [e['phase'] for e in saved['episodes'] if not e['success']]
+    assert all(f'{phase} {failed.count(phase)}' in (results / 'leaderboard.md').read_text() for phase in failed)
     policy = load_policy(run / 'checkpoints' / 'last' / 'pretrained_model')
     assert saved['parameters'] == sum(p.numel() for p in policy.parameters())
     command = shlex.split(saved['command'])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,8 +133,8 @@ def markdown(rows: Sequence[BenchRow]) -> str:
              'cap), then served by the serving controller (policy_node\'s defaults) on the same held-out seeds. '
              'Latency: the chunk predictions of that evaluation, on the row\'s device.', '',
              f'| method | preset | budget | hardware | dataset | training | steps (batch) | success | {ci} | '
-             'mean time to success | latency p50 / p99 | parameters |',
-             '|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|']
+             'mean time to success | failures stopped in | latency p50 / p99 | parameters |',
+             '|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|']
     for r in rows:
         report = r.report()
         low, high = report.interval()
@@ -143,7 +144,7 @@ def markdown(rows: Sequence[BenchRow]) -> str:
             f'| {r.method} | {r.preset} | {r.budget} | {r.hardware} | {r.dataset} ({r.dataset_episodes} episodes) | '
             f'{_minutes(r.train_wall_s)}{limited} | {r.train_steps} ({r.batch_size}) | '
             f'{report.successes}/{report.trials} = {_percent(report.success_rate)} | '
-            f'{_percent(low)} - {_percent(high)} | {"-" if mtts is None else f"{mtts:.2f} s"} | '
+            f'{_percent(low)} - {_percent(high)} | {"-" if mtts is None else f"{mtts:.2f} s"} | {_failures(report)} | '
             f'{_ms(r.latency_p50_ms)} / {_ms(r.latency_p99_ms)} | {r.parameters / 1e6:.2f} M |')
     for r in rows:
         lines += ['', f'## {r.label}', '', '```', r.command, '```', '',
@@ -156,6 +157,12 @@ def markdown(rows: Sequence[BenchRow]) -> str:
                   f'- latency: {r.predictions} chunk predictions',
                   f'- run: {r.run_dir}', f'- evaluation report: {r.eval_report}']
     return '\n'.join(lines) + '\n'
+
+
+def _failures(report: EvalReport) -> str:
+    """Failed episodes per phase where they stopped (the failure analysis), e.g. 'grasp 3, place 1'."""
+    phases = Counter(e.phase or 'unknown' for e in report.episodes if not e.success)
+    return ', '.join(f'{phase} {n}' for phase, n in phases.most_common()) or '-'
 
 
 def _rate(row: BenchRow) -> float:

@@ -2,7 +2,7 @@
 
 Training is `run_training`, what `dojo train` runs, with the budget's wall-clock limit
 (`TrainConfig.time_limit_s`) and the preset's step count as the cap. Evaluation is
-`dojo_core.evaluation.evaluate` on the last checkpoint, loaded as `dojo eval --ros-free` and
+`dojo_core.evaluation.evaluate_with_traces` on the last checkpoint, loaded as `dojo eval --ros-free` and
 policy_node load it: `load_policy`, the feature map embedded in the checkpoint
 (`resolve_feature_map`) and policy_node's default serving settings (`ServingConfig()`, the values
 of config/policy.yaml), so the success rate is the one the served policy would have. The chunk
@@ -10,7 +10,8 @@ predictions of that evaluation give the latency figures (`timed_predictions`).
 
 Run directory (`<runs>/<method>-<preset>-<budget>/`): what `dojo train` writes, plus
 bench_training.json (the training's wall time, steps and limits, read again by `reuse`) and
-eval/ (the full evaluation report: report.md, report.json, success.png).
+eval/ (the full evaluation report: report.md, report.json, success.png, and the failure analysis:
+failures.md, failures.json, a plot per failure class).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from dojo_core.bench.budget import Budget, torch_threads
 from dojo_core.bench.latency import timed_predictions
 from dojo_core.bench.leaderboard import BenchRow, row_label
 from dojo_core.dataset import LeRobotDatasetReader
-from dojo_core.evaluation import RolloutConfig, evaluate, write_report
+from dojo_core.evaluation import RolloutConfig, evaluate_with_traces, write_failure_analysis, write_report
 from dojo_core.expert.dataset import DEFAULT_FEATURES, ExpertDatasetSummary, record_expert_dataset
 from dojo_core.policies import load_policy
 from dojo_core.serving import ServingConfig, resolve_feature_map
@@ -160,13 +161,14 @@ def bench_row(dataset: str | os.PathLike, method: str, preset: str, budget: Budg
         policy = load_policy(checkpoint, device=budget.device)
         feature_map, map_source = resolve_feature_map(checkpoint, policy.config)
         with timed_predictions(policy) as latencies:
-            report = evaluate(policy, config.seeds, name=label,
-                              rollout_config=RolloutConfig(time_limit_s=config.episode_time_limit_s),
-                              serving=ServingConfig(), feature_map=feature_map, progress=config.progress)
+            report, traces = evaluate_with_traces(
+                policy, config.seeds, name=label, rollout_config=RolloutConfig(time_limit_s=config.episode_time_limit_s),
+                serving=ServingConfig(), feature_map=feature_map, progress=config.progress)
     p50, p99 = latencies.percentile_ms(50), latencies.percentile_ms(99)
     report.info.update({'checkpoint': str(checkpoint), 'feature_map': map_source, 'device': budget.device,
                         'latency_p50_ms': p50, 'latency_p99_ms': p99, 'predictions': len(latencies.seconds)})
     files = write_report(report, out / EVAL_DIR, title=f'dojo bench: {label}')
+    write_failure_analysis(report, traces, out / EVAL_DIR)
     facts = DatasetFacts.of(dataset)
     return BenchRow(
         method=method, preset=preset, budget=budget.name, device=budget.device, hardware=budget.hardware(),
