@@ -108,6 +108,21 @@ def test_state_only_and_mixed_camera_sizes():
     assert resized.predict_chunk(obs).shape == (CHUNK, 3)
 
 
+def test_crop_augmentation_shifts_in_training_and_centres_in_inference():
+    config = ACTConfig.tiny(input_features={'observation.images.a': PolicyFeature('VISUAL', (3, 8, 8))},
+                            output_features={'action': PolicyFeature('ACTION', (3,))}, crop_images=[4, 4])
+    preprocess = config.image_preprocessing
+    assert preprocess.crop == (4, 4) and ACTConfig.tiny(color_jitter=0.2).image_preprocessing.color_jitter == 0.2
+    image = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8).expand(1, 3, 8, 8) / 64
+    assert torch.equal(preprocess(image, training=False), image[..., 2:6, 2:6])
+    crops = torch.stack([preprocess(image.expand(16, 3, 8, 8), training=True) for _ in range(4)])
+    assert crops.shape == (4, 16, 3, 4, 4) and len({c[0, 0, 0].item() for c in crops.flatten(0, 1)}) > 1
+    with pytest.raises(ValueError, match='crop_images'):
+        ACTConfig.tiny(crop_images=[4])
+    with pytest.raises(ValueError, match='color_jitter'):
+        ACTConfig.tiny(color_jitter=1.5)
+
+
 def test_wrong_chunk_length_is_a_clear_error(data):
     policy = build(data, chunk_size=5, n_action_steps=5)
     with pytest.raises(ValueError, match='chunk_size = 5'):

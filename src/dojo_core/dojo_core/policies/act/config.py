@@ -44,6 +44,12 @@ class ACTConfig(PolicyConfig):
     resize_images: list[int] | None = field(default=None, metadata={
         'description': 'Resize camera images to [height, width] inside the policy before the backbone '
                        '(in training and inference alike); None keeps the recorded size.'})
+    crop_images: list[int] | None = field(default=None, metadata={
+        'description': 'Crop the (resized) images to [height, width]: at a random place in training (shift '
+                       'augmentation), centred in inference; None = no crop.'})
+    color_jitter: float = field(default=0.0, metadata={
+        'description': 'Training-time augmentation: scale brightness and contrast by factors in [1 - j, 1 + j].',
+        'range': (0.0, 0.99)})
     backbone_width: int = field(default=64, metadata={
         'description': 'Channels of the first ResNet-18 stage (64 = standard; 16/32 = slim, from scratch).',
         'range': (4, 256)})
@@ -79,14 +85,20 @@ class ACTConfig(PolicyConfig):
             raise ValueError(f'backbone_norm must be one of {NORMS}, got {self.backbone_norm!r}')
         if self.feedforward_activation not in ('relu', 'gelu'):
             raise ValueError(f'feedforward_activation must be relu or gelu, got {self.feedforward_activation!r}')
-        if self.resize_images is not None:
-            self.resize_images = [int(s) for s in self.resize_images]
-            if len(self.resize_images) != 2 or min(self.resize_images) < 1:
-                raise ValueError(f'resize_images must be [height, width], got {self.resize_images}')
+        for name in ('resize_images', 'crop_images'):
+            size = getattr(self, name)
+            if size is not None:
+                size = [int(s) for s in size]
+                if len(size) != 2 or min(size) < 1:
+                    raise ValueError(f'{name} must be [height, width], got {size}')
+                setattr(self, name, size)
+        self.image_preprocessing  # noqa: B018 - ImagePreprocessing validates color_jitter
 
     @property
     def image_preprocessing(self) -> ImagePreprocessing:
-        return ImagePreprocessing(resize=None if self.resize_images is None else tuple(self.resize_images))
+        return ImagePreprocessing(resize=None if self.resize_images is None else tuple(self.resize_images),
+                                  crop=None if self.crop_images is None else tuple(self.crop_images),
+                                  color_jitter=self.color_jitter)
 
     def training_preset(self) -> TrainingPreset:
         """LeRobot's ACT recipe (100k steps of batch 8) with this config's optimiser settings."""
