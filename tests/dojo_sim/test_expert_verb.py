@@ -54,3 +54,22 @@ def test_an_episode_cut_by_the_timeout_is_not_saved(tmp_path):
         else {'total_episodes': 0}
     assert info['total_episodes'] == placed, result.stdout
     assert f'recorder: {placed} episode(s) saved in the dataset' in result.stdout, result.stdout
+
+
+def test_ros_free_recording_writes_the_cube_seeds_of_the_ros_path(tmp_path, capsys):
+    """--ros-free --record: the cell and the expert in this process, cube seeds seed + 1 .. as through the nodes;
+    the dataset is a LeRobot dataset with the feature map's features; without --record it is refused."""
+    verb = ExpertVerb()
+    parser = argparse.ArgumentParser()
+    verb.add_arguments(parser)
+    assert verb.main(parser.parse_args(['--ros-free', '--episodes', '1'])) == 2
+    assert '--ros-free records a dataset' in capsys.readouterr().out
+    dataset = tmp_path / 'dataset'
+    args = parser.parse_args(['--ros-free', '--record', str(dataset), '--episodes', '1', '--seed', '6'])
+    assert verb.main(args) == 0
+    out = capsys.readouterr().out
+    assert 'cube seeds from 7' in out and 'expert success rate: 1/1' in out, out
+    info = json.loads((dataset / 'meta' / 'info.json').read_text())
+    assert info['total_episodes'] == 1 and info['robot_type'] == 'so101_follower'
+    assert {'observation.state', 'action', 'observation.images.front', 'observation.images.wrist'} <= set(
+        info['features'])

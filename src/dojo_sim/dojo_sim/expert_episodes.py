@@ -10,6 +10,12 @@ activates through its lifecycle services before the first episode; at the end th
 what the recorder's `episode_status` says is committed in the dataset (the count to trust when a
 stop_episode reply was lost). Cameras are rendered only when recording: nothing else looks at
 them. Node logs go to `--out`.
+
+With `--ros-free --record DIR` the same scenes (cube seeds seed + 1 ..) are played by the expert on
+the sim cell in this process and written by `dojo_core.expert.dataset.record_expert_dataset`, with
+the same feature map, as fast as the machine goes instead of in sim real time: about 4.7 s of wall
+time per demonstration instead of 15 (200 demonstrations in 16 min on 2 cores). The datasets of
+both paths hold the same features and meaning (that module says how), so either trains the same.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from dojo_core.episode_status import STATUS_SERVICE
+from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.robot.description import share_dir
 from dojo_ros.lifecycle import LifecycleClient
 from dojo_ros.process import NodeProcess
@@ -108,11 +115,16 @@ class ExpertVerb:
         parser.add_argument('--real-time-factor', type=float, default=None,
                             help='override sim_node real_time_factor (0 = as fast as possible)')
         parser.add_argument('--timeout', type=float, default=600.0, help='wall-clock limit in seconds')
+        parser.add_argument('--ros-free', action='store_true',
+                            help='with --record: play the same cube seeds without ROS (the sim cell and the expert in '
+                                 'this process, faster than real time) and write the dataset directly')
 
     def main(self, args: argparse.Namespace) -> int:
         if args.episodes < 1:
             print('dojo expert: --episodes must be at least 1')
             return 2
+        if args.ros_free:
+            return self._record_ros_free(args)
         if args.record and importlib.util.find_spec(RECORDER_MODULE) is None:
             print(f'dojo expert: --record needs {RECORDER_MODULE} (the dojo_recorder package), which is not installed')
             return 1
@@ -158,6 +170,22 @@ class ExpertVerb:
                 print('sim_node exited early; see its log')
                 return 1
         return code
+
+    @staticmethod
+    def _record_ros_free(args: argparse.Namespace) -> int:
+        if not args.record:
+            print('dojo expert: --ros-free records a dataset (--record DIR); for success rates without ROS use '
+                  '`dojo eval --policy expert --ros-free`')
+            return 2
+        print(f'dojo expert: {args.episodes} expert episodes without ROS into {args.record} (cube seeds from '
+              f'{args.seed + 1})', flush=True)
+        summary = record_expert_dataset(args.record, args.episodes, seed=args.seed + 1, feature_map=args.features,
+                                        repo_id=args.repo_id, progress=True)
+        print(summary)
+        tried = len(summary.saved) + len(summary.failed)
+        print(f'expert success rate: {len(summary.saved)}/{tried} = {len(summary.saved) / tried:.0%}, '
+              f'{summary.wall_s:.1f} s wall')
+        return 0 if summary.saved else 1
 
     @staticmethod
     def _run_expert(args: argparse.Namespace, config: Path, out: Path, client: ExpertClient, started: float) -> int:
