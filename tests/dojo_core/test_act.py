@@ -146,6 +146,14 @@ def test_paper_default_and_cpu_presets():
             paper.optimizer_lr, paper.optimizer_lr_backbone, paper.optimizer_weight_decay,
             paper.backbone_width, paper.backbone_norm) == (512, 8, 4, 1, 3200, 100, 100, 32, 10.0, 1e-5, 1e-5,
                                                            1e-4, 64, 'frozen_batch_norm')
+    recipe = paper.training_preset()
+    assert (recipe.steps, recipe.batch_size, recipe.lr, recipe.scheduler, recipe.warmup_steps) == (
+        100_000, 8, 1e-5, 'constant', 0)   # LeRobot's ACT recipe
+    cpu = ACTConfig.cpu().training_preset()
+    assert (cpu.steps, cpu.lr, cpu.scheduler, cpu.warmup_steps, ACTConfig.cpu().dropout) == (
+        14_000, 1e-4, 'cosine', 500, 0.0)
+    with pytest.raises(ValueError, match='scheduler_name'):
+        ACTConfig(scheduler_name='linear')
     inputs = {'observation.state': PolicyFeature('STATE', (6,)),
               'observation.images.front': PolicyFeature('VISUAL', (3, 48, 64))}
     outputs = {'action': PolicyFeature('ACTION', (6,))}
