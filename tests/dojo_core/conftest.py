@@ -1,16 +1,22 @@
 """The `tiny_test` policy type, installed as a fake distribution: a site folder holding
 dojo_tiny_policy.py and dojo_tiny_policy-0.1.dist-info whose entry_points.txt registers it in the
-`dojo.policies` group, exactly as a separately installed package would."""
+`dojo.policies` group, exactly as a separately installed package would.
+
+This folder is also put on sys.path for the plain helper modules its tests share (expert_data):
+pytest's importlib import mode (pytest.ini) does not add test folders itself."""
 from __future__ import annotations
 
 import importlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from dojo_core.policies import ENTRY_POINT_GROUP
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 TINY_TYPE = 'tiny_test'
 MODULE = Path(__file__).with_name('dojo_tiny_policy.py')

@@ -15,10 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from dojo_core.dataset import LeRobotDatasetReader
-from dojo_core.expert import ExpertConfig
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.policies import Policy, load_policy, make_policy
 from dojo_core.robot.description import expand_xacro, joint_limits
@@ -26,14 +24,11 @@ from dojo_core.serving import PolicyController, ServingConfig, SimulatedLatency,
 from dojo_core.sync import FeatureMap
 from dojo_core.training.config import TrainConfig
 from dojo_core.training.run import run_training
+from expert_data import FAST_EXPERT, small_map
 
 # records an episode and trains 400 steps: 13-22 s on 2 busy cores, so it stays in `make test-fast`
 pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
-FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
-# about 3.5 s of sim time (~100 frames) instead of 6
-FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
-                           grip_time=0.15, release_time=0.1)
 STEPS = 400
 #: Mean absolute error (rad) of the commands against the recorded actions, over all joints and frames.
 #: The trained policy stays near 0.05; the untrained one is near 0.25.
@@ -43,11 +38,8 @@ TOLERANCE = 0.08
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> Path:
     """One expert episode of the sim feature map with 64x48 front and 32x24 wrist cameras."""
-    data = yaml.safe_load((FEATURES_DIR / 'so101_sim.yaml').read_text())
-    data['features']['observation.images.front'].update(height=48, width=64)
-    data['features']['observation.images.wrist'].update(height=24, width=32)
     root = tmp_path_factory.mktemp('overfit') / 'expert'
-    summary = record_expert_dataset(root, 1, seed=0, feature_map=FeatureMap.from_dict(data), expert_config=FAST_EXPERT)
+    summary = record_expert_dataset(root, 1, seed=0, feature_map=small_map(), expert_config=FAST_EXPERT)
     assert len(summary.saved) == 1
     return root
 

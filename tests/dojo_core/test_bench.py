@@ -16,26 +16,21 @@ from dojo_core.bench.cli import parse_seeds
 from dojo_core.cli import main
 from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.evaluation import EvalReport, wilson_interval
-from dojo_core.expert import ExpertConfig
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.policies import load_policy
+from dojo_core.policies.act import ACTConfig
 from dojo_core.sync import FeatureMap
+from expert_data import FAST_EXPERT, small_map_data
 
 pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
-FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
-FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
-                           grip_time=0.15, release_time=0.1)
 
 
 @pytest.fixture(scope='module')
 def small_map(tmp_path_factory) -> Path:
     """The sim feature map with 64x48 and 32x24 cameras."""
-    data = yaml.safe_load((FEATURES_DIR / 'so101_sim.yaml').read_text())
-    data['features']['observation.images.front'].update(height=48, width=64)
-    data['features']['observation.images.wrist'].update(height=24, width=32)
     path = tmp_path_factory.mktemp('map') / 'small.yaml'
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(small_map_data()))
     return path
 
 
@@ -89,7 +84,7 @@ def test_bench_writes_merged_rows_that_reproduce(dataset, tmp_path):
     rows = read_rows(results / 'leaderboard.json')
     assert sorted(r.preset for r in rows) == ['cpu', 'tiny']
     cpu = next(r for r in rows if r.preset == 'cpu')
-    assert cpu.train_steps == 1 and cpu.train_time_limited and cpu.step_cap == 100_000
+    assert cpu.train_steps == 1 and cpu.train_time_limited and cpu.step_cap == ACTConfig.cpu().training_steps
     assert '--train-minutes 1e-09' in cpu.command
 
     # the same key again (the trained run reused, evaluated with another episode limit) replaces its row

@@ -7,34 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from dojo_core.dataset import LeRobotDatasetReader, validate
 from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
 from dojo_core.cell_features import CellFeatures
-from dojo_core.expert import ExpertConfig, run_episode
+from dojo_core.expert import run_episode
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.sim import TASKS, SimCell, SimConfig
-from dojo_core.sync import FeatureMap
+from expert_data import FAST_EXPERT, SMALL_CAMERAS, small_map
 
-FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
-SMALL_CAMERAS = {'observation.images.front': (48, 64), 'observation.images.wrist': (24, 32)}
-# about 3 s of sim time per episode instead of 6
-FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
-                           grip_time=0.15, release_time=0.1)
-
-
-def small_map(name: str = 'so101_sim', **extra_features) -> FeatureMap:
-    """A config/features map with small cameras (and optional extra features)."""
-    data = yaml.safe_load((FEATURES_DIR / f'{name}.yaml').read_text())
-    for key, (height, width) in SMALL_CAMERAS.items():
-        data['features'][key].update(height=height, width=width)
-    data['features'].update(extra_features)
-    return FeatureMap.from_dict(data)
 
 
 @pytest.fixture(scope='module')

@@ -11,33 +11,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from dojo_core.cli import main
 from dojo_core.dataset import LeRobotDatasetReader
-from dojo_core.expert import ExpertConfig
 from dojo_core.expert.dataset import record_expert_dataset
 from dojo_core.policies import dataset_features, load_policy
 from dojo_core.policies.act import PRETRAINED_RESNET18, ACTConfig
-from dojo_core.sync import FeatureMap
 from dojo_core.training.run import DATASET_RECORD, read_dataset_record, training_dataset
+from expert_data import FAST_EXPERT, small_map
 
 pytestmark = [pytest.mark.usefixtures('torch_one_thread'),
               pytest.mark.slow]  # module fixtures train whole runs through `dojo train`
 
-FEATURES_DIR = Path(__file__).resolve().parents[2] / 'config' / 'features'
-FAST_EXPERT = ExpertConfig(speed_scale=1.0, tool_speed=0.4, tool_acceleration=2.0, joint_acceleration=20.0,
-                           grip_time=0.15, release_time=0.1)
 
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> Path:
     """Two expert episodes (about 100 frames each) with 64x48 and 32x24 cameras."""
-    data = yaml.safe_load((FEATURES_DIR / 'so101_sim.yaml').read_text())
-    data['features']['observation.images.front'].update(height=48, width=64)
-    data['features']['observation.images.wrist'].update(height=24, width=32)
     root = tmp_path_factory.mktemp('train') / 'expert'
-    record_expert_dataset(root, 2, seed=0, feature_map=FeatureMap.from_dict(data), expert_config=FAST_EXPERT)
+    record_expert_dataset(root, 2, seed=0, feature_map=small_map(), expert_config=FAST_EXPERT)
     return root
 
 
