@@ -1,14 +1,16 @@
-"""`dojo demo`: the whole learning loop on the sim cell, from live demonstrations to two success rates.
+"""`dojo demo`: the whole learning loop on the sim cell, from expert demonstrations to two success rates.
 
 Four stages, each the `dojo` command in a subprocess (its output streams to the terminal after a
 stage banner and is appended to `<out>/logs/<stage>.log`):
 
-    record   `dojo expert --record`: the scripted expert plays --episodes pick-and-place episodes
-             through sim_node while recorder_node writes them live as a LeRobot v3 dataset
-             (<out>/dataset; an episode whose cube was not placed is discarded). Sim seed 0: the
+    record   `dojo expert --ros-free --record`: the scripted expert plays --episodes pick-and-place
+             episodes on the sim cell, written as a LeRobot v3 dataset (<out>/dataset; an episode
+             whose cube was not placed is discarded), as fast as the machine goes. With
+             --record-through-ros the same cube seeds are played live through sim_node while
+             recorder_node writes them, in sim real time (about 3x slower). Either way the
              demonstrations place the cube from seeds 1..N.
-    train    `dojo train`: ACT with the cpu preset, --steps steps of batch 8 (<out>/act: checkpoints,
-             loss.csv, loss.png).
+    train    `dojo train`: ACT with the cpu preset (its recipe: --steps steps of batch 8, warm-up
+             and cosine decay) into <out>/act: checkpoints, loss.csv, loss.png.
     eval     `dojo eval`: the last checkpoint through policy_node and, for reference, the expert node,
              each on --eval-episodes held-out cube seeds 1001.. (sim seed 1000), in sim real time as a
              robot would run them (<out>/eval/act, <out>/eval/expert).
@@ -20,15 +22,11 @@ A stage whose result is already there is skipped, so running the demo again (aft
 or with more --steps, which continues training from the last checkpoint) goes on where it stopped;
 delete a stage's folder to redo it. A failing stage stops the demo with its exit code.
 
-How long it takes: recording and both evaluations run in sim real time (the expert needs about 8 s
-of sim time per episode; a policy that fails uses all of --time-limit), and training dominates.
-Full run on the 2-core dev machine (measured, 12 000 steps): about 72 min -- recording 50
-demonstrations ~12.5 min (about 15 s of wall time each with both cameras rendering), the frame
-cache 69 s, training 44.7 min (4.5 steps/s), evaluating ACT 10.3 min and the expert 2.9 min.
-Result of that run: ACT 6/20 (30 %, 95 % CI 14.5-51.9 %), the expert 20/20.
-`--quick` (3 demonstrations, 20 training steps, 2 evaluation episodes of at most 15 s each, in
-outputs/quick) checks the mechanics in a few minutes; its policy has learned nothing. (15 s, not
-less: the expert needs about 8 s of sim time per episode.)
+How long it takes on the 2-core dev machine: the README gives the measured stage times of a full
+run. Training dominates; the evaluations run in sim real time (a policy that fails uses all of
+--time-limit). `--quick` (3 demonstrations, 20 training steps, 2 evaluation episodes of at most 15 s
+each, in outputs/quick) checks the mechanics in a few minutes; its policy has learned nothing.
+(15 s, not less: the expert needs about 8 s of sim time per episode.)
 """
 from __future__ import annotations
 
@@ -49,6 +47,7 @@ import torch
 
 from dojo_core.dataset.format import INFO_PATH
 from dojo_core.evaluation.report import REPORT_JSON, REPORT_MD, EvalReport, write_report
+from dojo_core.policies.act import ACTConfig
 from dojo_core.sim.protocol import TIME_LIMIT_S
 from dojo_core.training import CHECKPOINTS_DIR, LAST, LOSS_CSV, LOSS_PNG, PRETRAINED_DIR
 from dojo_core.training.checkpoint import TRAIN_CONFIG
@@ -65,6 +64,8 @@ BATCH_SIZE = 8
 #: Training rows whose mean loss the report gives next to the (noisy) loss of the last batch.
 LOSS_WINDOW = 100
 STAGES = ('record', 'train', 'eval', 'report')
+HOW_RECORDED = {True: 'live through sim_node and recorder_node',
+                False: 'on the sim cell without ROS (dojo expert --ros-free)'}
 TITLE = 'dojo demo: ACT learned from expert demonstrations vs the expert'
 
 
@@ -78,7 +79,7 @@ class Budget:
     time_limit: float
 
 
-FULL = Budget(episodes=50, eval_episodes=20, steps=12_000, time_limit=TIME_LIMIT_S)
+FULL = Budget(episodes=200, eval_episodes=20, steps=ACTConfig.cpu().training_steps, time_limit=TIME_LIMIT_S)
 QUICK = Budget(episodes=3, eval_episodes=2, steps=20, time_limit=15.0)
 
 
@@ -151,6 +152,7 @@ class Demo:
     root: Path
     budget: Budget
     num_workers: int
+    record_through_ros: bool = False
     times: list[StageTime] = field(default_factory=list)
 
     @property
@@ -218,14 +220,19 @@ class Demo:
         todo, seed = episodes - have, DEMO_SEED + have
         if have:
             what = f'{todo} more expert demonstrations into {self.dataset} (it holds {have})'
-        self._run('record', what, ['expert', '--episodes', str(todo), '--seed', str(seed),
-                                   '--record', str(self.dataset), '--out', str(self.logs / 'record'),
-                                   '--timeout', str(todo * EXPERT_WALL_S_PER_EPISODE)])
+        argv = ['expert', '--episodes', str(todo), '--seed', str(seed), '--record', str(self.dataset)]
+        if self.record_through_ros:
+            argv += ['--out', str(self.logs / 'record'), '--timeout', str(todo * EXPERT_WALL_S_PER_EPISODE)]
+        else:
+            what += ' (without ROS)'
+            argv.append('--ros-free')
+        self._run('record', what, argv)
         info = dataset_info(self.dataset)
         if not info or info['total_episodes'] < 1:
             raise StageFailed('record', 1, f'no episode was recorded in {self.dataset}; see the node logs in '
                                            f'{self.logs / "record"}')
-        self.record_marker.write_text(json.dumps({'episodes': episodes, 'seed': DEMO_SEED}) + '\n')
+        self.record_marker.write_text(json.dumps({'episodes': episodes, 'seed': DEMO_SEED,
+                                                  'through_ros': self.record_through_ros}) + '\n')
 
     def train(self) -> None:
         steps = self.budget.steps
@@ -288,8 +295,10 @@ class Demo:
             rows = list(csv.DictReader(f))
         recent = [float(row['loss']) for row in rows[-LOSS_WINDOW:]]
         episodes = self.budget.eval_episodes
+        marker = json.loads(self.record_marker.read_text()) if self.record_marker.is_file() else {}
         return {
             'demonstrations': {'dataset': self.dataset.name, 'episodes': info.get('total_episodes'),
+                               'through_ros': marker.get('through_ros', True),
                                'frames': info.get('total_frames'), 'fps': info.get('fps'),
                                'cube_seeds': f'{DEMO_SEED + 1}-{DEMO_SEED + self.budget.episodes}'},
             'training': {'policy': 'act', 'preset': 'cpu', 'steps': trained_step(self.act),
@@ -314,7 +323,7 @@ class Demo:
         lines = [
             '', '## The run', '',
             f'- demonstrations: {demos["episodes"]} episodes, {demos["frames"]} frames at {demos["fps"]} fps, '
-            f'recorded live by the scripted expert through sim_node and recorder_node (`{demos["dataset"]}/`); '
+            f'recorded by the scripted expert {HOW_RECORDED[demos["through_ros"]]} (`{demos["dataset"]}/`); '
             f'cube seeds {demos["cube_seeds"]} (failed episodes discarded)',
             f'- held out: the evaluation places the cube from seeds {evaluation["cube_seeds"]}, none of them a '
             'demonstration\'s',
@@ -350,6 +359,9 @@ class DemoVerb:
         budget_option('steps', int, 'training steps')
         budget_option('time-limit', float, 'sim seconds per evaluation episode')
         parser.add_argument('--num-workers', type=int, default=2, help='training data workers (default: 2)')
+        parser.add_argument('--record-through-ros', action='store_true',
+                            help='record the demonstrations live through sim_node and recorder_node in sim real '
+                                 'time instead of on the sim cell in this process (same cube seeds, about 3x slower)')
         parser.add_argument('--quick', action='store_true',
                             help='mechanics only: a tiny budget (options given explicitly still apply)')
 
@@ -365,7 +377,8 @@ class DemoVerb:
             print(f'dojo demo: at most {EVAL_SEED - DEMO_SEED} demonstrations, so that the evaluation seeds '
                   f'{EVAL_SEED + 1}.. stay held out')
             return 2
-        demo = Demo(Path(args.out or ('outputs/quick' if args.quick else 'outputs')), budget, args.num_workers)
+        demo = Demo(Path(args.out or ('outputs/quick' if args.quick else 'outputs')), budget, args.num_workers,
+                    args.record_through_ros)
         print(f'dojo demo: {budget.episodes} demonstrations, {budget.steps} training steps, {budget.eval_episodes} '
               f'evaluation episodes per agent; everything in {demo.root}', flush=True)
         try:

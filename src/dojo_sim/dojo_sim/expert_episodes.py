@@ -179,8 +179,9 @@ class ExpertVerb:
             return 2
         print(f'dojo expert: {args.episodes} expert episodes without ROS into {args.record} (cube seeds from '
               f'{args.seed + 1})', flush=True)
+        # one attempt per seed, as through the nodes: a failed episode is discarded, not replaced by the next seed
         summary = record_expert_dataset(args.record, args.episodes, seed=args.seed + 1, feature_map=args.features,
-                                        repo_id=args.repo_id, progress=True)
+                                        repo_id=args.repo_id, max_attempts=args.episodes, progress=True)
         print(summary)
         tried = len(summary.saved) + len(summary.failed)
         print(f'expert success rate: {len(summary.saved)}/{tried} = {len(summary.saved) / tried:.0%}, '
