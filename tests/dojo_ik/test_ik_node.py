@@ -57,8 +57,9 @@ class Client(Node):
         self.trajectories: list[JointTrajectory] = []
         self.diagnostics: list[DiagnosticArray] = []
         self.create_subscription(JointState, 'joint_states', self._on_joint_states, SENSOR_QOS)
+        # reliable, as ik_node publishes them: a command lost on the way would read as a double step
         self.create_subscription(JointState, 'joint_commands',
-                                 lambda m: self.commands.append(joint_state_to_vector(m, JOINT_NAMES)), SENSOR_QOS)
+                                 lambda m: self.commands.append(joint_state_to_vector(m, JOINT_NAMES)), COMMAND_QOS)
         self.create_subscription(JointTrajectory, 'joint_trajectory_controller/joint_trajectory',
                                  self.trajectories.append, COMMAND_QOS)
         self.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
