@@ -1,7 +1,8 @@
 """record_expert_dataset: scripted-expert episodes from the SimCell, without ROS, written as a LeRobot
 dataset with exactly the features (names, shapes, units) a ROS recording of the same feature map has.
 
-Cameras are shrunk (64x48 front, 32x24 wrist) and the expert sped up to keep the recording to seconds.
+Cameras are shrunk (64x48 front, 32x24 wrist) and the expert sped up to keep the recording to seconds;
+the state-only map (so101_sim_state.yaml: joints and the cube pose) records without rendering at all.
 """
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ from dojo_core.dataset.format import DEFAULT_FEATURES, DOJO_INFO_KEY
 from dojo_core.cell_features import CellFeatures
 from dojo_core.expert import run_episode
 from dojo_core.expert.dataset import record_expert_dataset
+from dojo_core.policies import FeatureType, PolicyFeature, dataset_features
+from dojo_core.policies.features import ENV_STATE_KEY, STATE_KEY
+from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.sim import TASKS, SimCell, SimConfig
-from expert_data import FAST_EXPERT, SMALL_CAMERAS, small_map
+from dojo_core.sync import FeatureMap
+from dojo_core.sync.feature_spec import POSE_NAMES
+from expert_data import FAST_EXPERT, FEATURES_DIR, SMALL_CAMERAS, small_map
 
+STATE_MAP = FEATURES_DIR / 'so101_sim_state.yaml'
 
 
 @pytest.fixture(scope='module')
@@ -107,9 +114,67 @@ def test_degrees_map_stores_lerobot_units_and_actions_map_back_to_radians():
 
 
 def test_features_the_cell_cannot_provide_and_camera_size_mismatches_are_refused(tmp_path):
-    pose = {'topic': 'sim/object_pose', 'type': 'geometry_msgs/msg/PoseStamped'}
-    with pytest.raises(ValueError, match="'cube_pose'.*no source"):
-        record_expert_dataset(tmp_path / 'a', 1, feature_map=small_map(cube_pose=pose))
+    success = {'topic': 'sim/success', 'type': 'std_msgs/msg/Bool', 'timeline': 'receive'}
+    with pytest.raises(ValueError, match="'done'.*no source.*it provides .*sim/object_pose"):
+        record_expert_dataset(tmp_path / 'a', 1, feature_map=small_map(done=success))
+    world_pose = {'topic': 'sim/object_pose', 'type': 'geometry_msgs/msg/PoseStamped', 'frame_id': 'world'}
+    with pytest.raises(ValueError, match="'cube': the cell gives the cube pose in base_link, not in world"):
+        record_expert_dataset(tmp_path / 'a', 1, feature_map=small_map(cube=world_pose))
     with pytest.raises(ValueError, match='64x48 but the cell renders front at 640x480'):
         record_expert_dataset(tmp_path / 'b', 1, feature_map=small_map(), sim_config=SimConfig())
     assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
+
+
+# --- the state-only map: joints and the cube pose, no cameras ----------------------------------------
+
+@pytest.fixture
+def no_rendering(monkeypatch):
+    """Fail on any render: a map without cameras must cost no rendering."""
+    def render(cell, camera):
+        raise AssertionError(f'rendered {camera} for features without cameras')
+    monkeypatch.setattr(SimCell, 'render', render)
+
+
+def test_the_pose_feature_is_the_cube_pose_as_sim_object_pose_carries_it(no_rendering):
+    """x, y, z, qx, qy, qz, qw (POSE_NAMES, as FeatureSpec reads a PoseStamped) from the cell's w-first quaternion."""
+    features = CellFeatures.from_feature_map(FeatureMap.from_yaml(STATE_MAP))
+    cell = SimCell(features.sim_config())
+    cell.reset(5)
+    (x, y, z), (qw, qx, qy, qz) = cell.object_pose()
+    frame = features.observation(cell)
+    assert set(frame) == {STATE_KEY, ENV_STATE_KEY}
+    assert frame[ENV_STATE_KEY].dtype == np.float32
+    np.testing.assert_array_equal(frame[ENV_STATE_KEY], np.float32([x, y, z, qx, qy, qz, qw]))
+    assert qz != 0.0 and z == pytest.approx(cell.config.cube_size / 2)  # a yawed cube on the floor
+
+    tilted_wxyz = np.array([0.9, 0.1, -0.2, 0.3])
+    cell.set_object_pose([0.2, -0.03, 0.05], tilted_wxyz)
+    unit = tilted_wxyz / np.linalg.norm(tilted_wxyz)
+    np.testing.assert_allclose(features.observation(cell)[ENV_STATE_KEY], [0.2, -0.03, 0.05, *unit[1:], unit[0]],
+                               rtol=1e-6)
+    cell.close()
+
+
+def test_the_state_map_records_the_cube_pose_without_cameras(tmp_path, no_rendering):
+    """The dataset of the state-only sanity rows: an ENV input for the policies, in the stats, from the spawn
+    pose. Nothing is rendered or encoded, so two episodes take well under a second."""
+    root = tmp_path / 'state'
+    summary = record_expert_dataset(root, 2, seed=3, feature_map=STATE_MAP, expert_config=FAST_EXPERT)
+    assert [e.seed for e in summary.saved] == [3, 4] and validate(root) == []
+    reader = LeRobotDatasetReader(root)
+    written = {k: (f['dtype'], f['shape'], f['names']) for k, f in reader.features.items() if k not in DEFAULT_FEATURES}
+    assert written == {STATE_KEY: ('float32', [6], [f'{j}.pos' for j in JOINT_NAMES]),
+                       'action': ('float32', [6], [f'{j}.pos' for j in JOINT_NAMES]),
+                       ENV_STATE_KEY: ('float32', [7], list(POSE_NAMES))}
+    inputs, _ = dataset_features(reader.info['features'])
+    assert inputs[ENV_STATE_KEY] == PolicyFeature(FeatureType.ENV, (7,), POSE_NAMES) and len(inputs) == 2
+
+    poses = reader.column(ENV_STATE_KEY)
+    cell = SimCell()
+    for episode, saved in zip(reader.episodes, summary.saved):
+        cell.reset(saved.seed)
+        np.testing.assert_array_equal(poses[episode.frames[0], :2], np.float32(cell.object_pose()[0][:2]))
+    cell.close()
+    np.testing.assert_allclose(reader.stats[ENV_STATE_KEY]['mean'], poses.astype(np.float64).mean(axis=0),
+                               rtol=1e-5, atol=1e-7)
+    assert reader.stats[ENV_STATE_KEY]['max'][2] > 0.04  # the cube was lifted (0.0125 m at rest)

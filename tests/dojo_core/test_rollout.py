@@ -14,9 +14,12 @@ import yaml
 
 from dojo_core.evaluation import (CellFeatures, CommandLimiter, EpisodeOutcome, EvalReport, RolloutConfig, evaluate,
                                   rollout, wilson_interval, write_report)
+from dojo_core.cell_features import sim_feature_map
+from dojo_core.dataset.stats import numeric_stats
 from dojo_core.evaluation.rollout import policy_period
 from dojo_core.expert import ExpertConfig
-from dojo_core.policies import dataset_features, make_policy
+from dojo_core.policies import FeatureType, PolicyFeature, dataset_features, make_policy
+from dojo_core.policies.features import ENV_STATE_KEY
 from dojo_core.policies.act import ACTConfig
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.serving import NON_FINITE, ServingConfig
@@ -102,6 +105,45 @@ def test_a_policy_in_lerobot_units_gets_its_observation_and_commands_in_radians(
                                            'observation.state': dataclasses.replace(
                                                policy.config.input_features['observation.state'],
                                                names=tuple(f'{j}.vel' for j in JOINT_NAMES))}))
+
+
+def test_a_state_only_policy_is_served_the_cube_pose_without_rendering(monkeypatch):
+    """A policy trained on so101_sim_state.yaml (joints + cube pose): sim_feature_map gives back that map's
+    features, and the rollout feeds the policy the pose CellFeatures reads, no camera rendered."""
+    state_map = FeatureMap.from_yaml(FEATURES_DIR / 'so101_sim_state.yaml')
+    data = SyntheticEpisodes(n_episodes=1, episode_length=10, cameras=())
+    features = CellFeatures.from_feature_map(state_map)
+    cell = SimCell(features.sim_config())
+    spawned = []
+    for seed in range(8):
+        cell.reset(seed)
+        spawned.append(features.observation(cell)[ENV_STATE_KEY])
+    policy = tiny_policy(data, features=state_map.lerobot_features(),
+                         stats={**data.stats, ENV_STATE_KEY: numeric_stats(np.array(spawned))})
+    assert sim_feature_map(policy.config).features == state_map.features
+    features.check_policy(policy.config)
+    renamed = PolicyFeature(FeatureType.ENV, (7,), tuple('abcdefg'))
+    other = dataclasses.replace(policy.config, input_features={**policy.config.input_features, ENV_STATE_KEY: renamed})
+    with pytest.raises(ValueError, match='must be the cube pose'):
+        sim_feature_map(other)
+    with pytest.raises(ValueError, match='holds'):
+        features.check_policy(other)
+
+    def render(cell, camera):
+        raise AssertionError(f'rendered {camera} for a policy without cameras')
+    monkeypatch.setattr(SimCell, 'render', render)
+    commands: list[np.ndarray] = []
+    result = rollout(policy, cell, seed=2, config=RolloutConfig(max_steps=3, latency_s=0.0),
+                     serving=ServingConfig(max_step_rad=3.0), on_step=collect(commands))
+    assert result.steps == 3 and result.holds == {}
+    cell.reset(2)
+    chunk = policy.predict_chunk(features.observation(cell))
+    limiter = CommandLimiter(cell.limits, 3.0)
+    limiter.reset(cell.observation(render=False).joint_positions)
+    np.testing.assert_allclose(commands[0], limiter(chunk[0]), atol=1e-6)
+    cell.set_object_pose([0.23, 0.05, 0.0125])  # the same arm, another cube: another chunk
+    assert np.abs(policy.predict_chunk(features.observation(cell)) - chunk).max() > 1e-3
+    cell.close()
 
 
 def test_broken_policies_and_mismatched_cells_are_refused(data, cell):

@@ -187,7 +187,7 @@ def embedded(policy_files, tmp_path):
     return checkpoint
 
 
-@pytest.mark.parametrize('name', ['so101_sim', 'so101_sim_lerobot_units'])
+@pytest.mark.parametrize('name', ['so101_sim', 'so101_sim_lerobot_units', 'so101_sim_state'])
 def test_a_feature_map_survives_its_embedding(name):
     from dojo_core.sync import load_feature_map
     from dojo_core.robot.description import share_dir

@@ -16,14 +16,19 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
+from dojo_core.cell_features import CellFeatures
+from dojo_core.policies.features import ENV_STATE_KEY
 from dojo_core.robot import JOINT_NAMES
 from dojo_core.robot.description import share_dir
-from dojo_core.sim import SimConfig
+from dojo_core.sim import SimCell, SimConfig
+from dojo_core.sync import FeatureMap
 from dojo_ros.joint_state import joint_state_to_vector
 from dojo_ros.process import NodeProcess
 from dojo_ros.qos import CLOCK_QOS, COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.slow  # sim_node as a subprocess, in real time
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Small images and as-fast-as-possible stepping keep the test quick; sizes differ from the defaults
 # so the test proves the parameters are honoured.
@@ -171,6 +176,36 @@ def test_reset_moves_the_cube(probe):
     assert response.success and 'cube at' in response.message
     assert probe.spin_until(lambda: np.linalg.norm(cube() - before) > 1e-3, 10)
     assert probe.latest['sim/object_pose'].header.frame_id == 'base_link'
+
+
+def test_object_pose_reads_as_the_ros_free_pose_feature(probe):
+    """The recorder's reading of sim/object_pose (so101_sim_state.yaml's FeatureSpec) is the 7-vector
+    dojo_core.cell_features gives without ROS for the same cube: both paths write the same datasets."""
+    state_map = FeatureMap.from_yaml(REPO / 'config' / 'features' / 'so101_sim_state.yaml')
+    _call_reset(probe)  # the arm home, clear of the cube
+    position, yaw = [0.2, -0.02, SimConfig().cube_size / 2], 0.7
+    wxyz = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+    pose = PoseStamped()
+    pose.header.frame_id = 'base_link'
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = position
+    o = pose.pose.orientation
+    o.w, o.x, o.y, o.z = wxyz
+    probe.set_pose.publish(pose)
+
+    def cube_there() -> bool:
+        p = probe.latest['sim/object_pose'].pose.position
+        return np.abs(np.array([p.x, p.y, p.z]) - position).max() < 1e-3
+    assert probe.spin_until(cube_there, 10)
+    probe.spin_until(lambda: False, 0.5)  # settled on the floor
+    through_ros = state_map.features[ENV_STATE_KEY].extract(probe.latest['sim/object_pose'])
+
+    features = CellFeatures.from_feature_map(state_map)
+    cell = SimCell(features.sim_config())
+    cell.set_object_pose(position, wxyz)
+    for _ in range(30):
+        cell.step(cell.joint_targets())
+    np.testing.assert_allclose(through_ros, features.observation(cell)[ENV_STATE_KEY], atol=1e-4)
+    cell.close()
 
 
 def test_time_keeps_running_across_resets_and_cameras_keep_streaming(probe):

@@ -1,8 +1,9 @@
-"""The SimCell as a LeRobot robot: its joints, commands and cameras as dataset features, and back.
+"""The SimCell as a LeRobot robot: its joints, commands, cameras and cube pose as dataset features, and back.
 
 Through ROS, a dataset's features come from sim_node's topics as a feature map
 (config/features/*.yaml) says: `joint_states` (measured positions or velocities), `joint_commands`
-(the targets sent) and `cameras/<name>/image_raw`. Generating data and evaluating policies without
+(the targets sent), `cameras/<name>/image_raw` and `sim/object_pose` (the cube in base_link, the
+privileged state of state-only policies). Generating data and evaluating policies without
 ROS reads the same quantities from the cell directly; this module is the one place that maps
 between the two, so that an expert dataset written from the cell, a dataset recorded through ROS
 and a policy rolled out on the cell agree on feature names, joint order, shapes and units.
@@ -16,17 +17,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dojo_core.policies import PolicyConfig
+from dojo_core.policies import PolicyConfig, PolicyFeature
 from dojo_core.policies.features import ACTION_KEY, IMAGE_PREFIX, FeatureType
 from dojo_core.robot.description import JOINT_NAMES
 from dojo_core.sim import SimCell, SimConfig
 from dojo_core.sync import FeatureMap, JointUnits
-from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX
+from dojo_core.sync.feature_spec import IMAGE, JOINT_STATE, JOINT_SUFFIX, POSE_NAMES, POSE_STAMPED
 
 # sim_node's topics (relative names; a namespace may precede them)
 MEASURED_TOPIC = 'joint_states'
 COMMAND_TOPIC = 'joint_commands'
 CAMERA_TOPIC = ('cameras', 'image_raw')  # cameras/<name>/image_raw
+OBJECT_POSE_TOPIC = ('sim', 'object_pose')
+#: The frame of the cell's poses: the URDF root, which sim_node stamps on sim/object_pose (its
+#: default base_frame, no frame_prefix).
+BASE_FRAME = 'base_link'
+PROVIDED = (f'{MEASURED_TOPIC}, {COMMAND_TOPIC}, cameras/<name>/image_raw and {"/".join(OBJECT_POSE_TOPIC)} '
+            f'({POSE_STAMPED} in {BASE_FRAME})')
 
 MEASURED = ('position', 'velocity')  # JointState fields the cell measures
 COMMANDED = 'command'
@@ -81,11 +88,24 @@ class CameraFeature:
 
 
 @dataclass(frozen=True)
+class PoseFeature:
+    """The cube pose in the base frame, as FeatureSpec reads sim_node's sim/object_pose: the position
+    (m) and the quaternion x, y, z, w (POSE_NAMES order; the cell, like MuJoCo, stores w first)."""
+
+    name: str
+
+    def value(self, cell: SimCell) -> np.ndarray:
+        position, (w, x, y, z) = cell.object_pose()
+        return np.array([*position, x, y, z, w], dtype=np.float32)
+
+
+@dataclass(frozen=True)
 class CellFeatures:
     """Every feature of a dataset (or every input and output of a policy) as a quantity of the cell."""
 
     joints: tuple[JointFeature, ...]
     cameras: tuple[CameraFeature, ...]
+    poses: tuple[PoseFeature, ...] = ()
     action: str = ACTION_KEY
 
     def __post_init__(self) -> None:
@@ -97,7 +117,7 @@ class CellFeatures:
     @classmethod
     def from_feature_map(cls, features: FeatureMap) -> CellFeatures:
         """The map's features as the cell provides them; a feature the cell has no source for is an error."""
-        joints, cameras = [], []
+        joints, cameras, poses = [], [], []
         for name, spec in features.features.items():
             topic = spec.topic.strip('/').split('/')
             if spec.type == JOINT_STATE and topic[-1] in (MEASURED_TOPIC, COMMAND_TOPIC):
@@ -108,14 +128,20 @@ class CellFeatures:
                                            spec.joint_units))
             elif spec.type == IMAGE and len(topic) >= 3 and (topic[-3], topic[-1]) == CAMERA_TOPIC:
                 cameras.append(CameraFeature(name, topic[-2], spec.height, spec.width))
+            elif spec.type == POSE_STAMPED and tuple(topic[-2:]) == OBJECT_POSE_TOPIC:
+                if spec.frame_id not in (None, BASE_FRAME):
+                    raise ValueError(f'feature {name!r}: the cell gives the cube pose in {BASE_FRAME}, '
+                                     f'not in {spec.frame_id}')
+                poses.append(PoseFeature(name))
             else:
                 raise ValueError(f'feature {name!r} ({spec.type} on {spec.topic!r}) has no source in the ROS-free '
-                                 f'cell: it provides {MEASURED_TOPIC}, {COMMAND_TOPIC} and cameras/<name>/image_raw')
-        return cls(tuple(joints), tuple(cameras))
+                                 f'cell: it provides {PROVIDED}')
+        return cls(tuple(joints), tuple(cameras), tuple(poses))
 
     @classmethod
     def from_policy(cls, config: PolicyConfig) -> CellFeatures:
-        """A policy's features in radians, joints named `<joint>.pos`, cameras `observation.images.<camera>`.
+        """A policy's features in radians, joints named `<joint>.pos`, cameras `observation.images.<camera>`,
+        an ENV input the cube pose (POSE_NAMES) on sim/object_pose.
 
         For a policy trained on another unit convention (degrees, gripper 0..100) use
         `from_feature_map` with the map its dataset was recorded with, then `check_policy`.
@@ -126,7 +152,9 @@ class CellFeatures:
         """Raise unless every input and the output of the policy is one of these features, same shape and names."""
         shapes = {f.name: (len(f.joints),) for f in self.joints}
         shapes.update({c.name: (3, c.height, c.width) for c in self.cameras})
+        shapes.update({p.name: (len(POSE_NAMES),) for p in self.poses})
         names = {f.name: f.element_names for f in self.joints}
+        names.update({p.name: POSE_NAMES for p in self.poses})
         for name, feature in {**config.input_features, **config.output_features}.items():
             if name not in shapes:
                 raise ValueError(f'the policy reads {name!r}, which these features lack ({sorted(shapes)})')
@@ -162,10 +190,12 @@ class CellFeatures:
 
     # -- reading and commanding the cell ----------------------------------------------------------
     def observation(self, cell: SimCell) -> dict[str, np.ndarray]:
-        """Every measured feature now: joint vectors in dataset units and camera images (H, W, 3) uint8."""
+        """Every measured feature now: joint vectors in dataset units, cube poses and camera images
+        (H, W, 3) uint8. Only the cameras among the features are rendered (rendering dominates the cost)."""
         sensors = cell.observation(render=False)
         measured = {'position': sensors.joint_positions, 'velocity': sensors.joint_velocities}
         frame = {f.name: f.value(measured[f.source]) for f in self.joints if f.source != COMMANDED}
+        frame.update({p.name: p.value(cell) for p in self.poses})
         frame.update({c.name: cell.render(c.camera) for c in self.cameras})
         return frame
 
@@ -186,23 +216,31 @@ class CellFeatures:
 
 def sim_feature_map(config: PolicyConfig, fps: int = 30) -> FeatureMap:
     """The sim cell's topics as a policy's features, joints in radians: what sim_node gives a policy
-    trained on data recorded from it with config/features/so101_sim.yaml's conventions."""
-    features = {}
-    for name, feature in {**config.input_features, **config.output_features}.items():
-        if feature.type is FeatureType.VISUAL:
-            if not name.startswith(IMAGE_PREFIX):
-                raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
-            features[name] = {'topic': f'cameras/{name[len(IMAGE_PREFIX):]}/image_raw', 'type': IMAGE,
-                              'height': feature.shape[1], 'width': feature.shape[2]}
-            continue
-        if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
-            raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
-        suffix = '.' + JOINT_SUFFIX['position']
-        names = feature.names or ()
-        if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
-            raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
-                             f'cell joints, got {names}')
-        features[name] = {'topic': 'joint_commands' if name == ACTION_KEY else 'joint_states', 'type': JOINT_STATE,
-                          'joints': [n[:-len(suffix)] for n in names],
-                          'max_age': math.inf if name == ACTION_KEY else 0.1}
+    trained on data recorded from it with config/features/so101_sim.yaml's (or so101_sim_state.yaml's)
+    conventions."""
+    features = {name: _sim_feature(name, feature)
+                for name, feature in {**config.input_features, **config.output_features}.items()}
     return FeatureMap.from_dict({'fps': int(config.fps or fps), 'features': features}, source='the sim cell map')
+
+
+def _sim_feature(name: str, feature: PolicyFeature) -> dict[str, object]:
+    """The feature-map entry of sim_node's topic that fills one policy feature."""
+    if feature.type is FeatureType.VISUAL:
+        if not name.startswith(IMAGE_PREFIX):
+            raise ValueError(f'camera feature {name!r} does not name a camera ({IMAGE_PREFIX}<camera>)')
+        return {'topic': f'cameras/{name[len(IMAGE_PREFIX):]}/image_raw', 'type': IMAGE,
+                'height': feature.shape[1], 'width': feature.shape[2]}
+    if feature.type is FeatureType.ENV:
+        if feature.names != POSE_NAMES:
+            raise ValueError(f'environment feature {name!r} must be the cube pose {list(POSE_NAMES)} to be read '
+                             f'from {"/".join(OBJECT_POSE_TOPIC)}, got {feature.names}')
+        return {'topic': '/'.join(OBJECT_POSE_TOPIC), 'type': POSE_STAMPED, 'frame_id': BASE_FRAME, 'max_age': 0.1}
+    if feature.type not in (FeatureType.STATE, FeatureType.ACTION):
+        raise ValueError(f'feature {name!r} ({feature.type.value}) has no source in the ROS-free cell')
+    suffix = '.' + JOINT_SUFFIX['position']
+    names = feature.names or ()
+    if len(names) != feature.shape[0] or not all(n.endswith(suffix) for n in names):
+        raise ValueError(f'feature {name!r} must name its elements <joint>{suffix} to be mapped onto the '
+                         f'cell joints, got {names}')
+    return {'topic': COMMAND_TOPIC if name == ACTION_KEY else MEASURED_TOPIC, 'type': JOINT_STATE,
+            'joints': [n[:-len(suffix)] for n in names], 'max_age': math.inf if name == ACTION_KEY else 0.1}
