@@ -13,7 +13,7 @@ setup(
     install_requires=['setuptools', 'numpy', 'pyyaml', 'mujoco>=3.2', 'pin>=3', 'xacro', 'gymnasium',
                       'pyarrow', 'pandas', 'av', 'rosbags', 'huggingface_hub', 'tqdm', 'safetensors',
                       'feetech-servo-sdk', 'dynamixel-sdk', 'pyserial', 'opencv-python-headless',
-                      'torch>=2.2', 'matplotlib'],
+                      'torch>=2.2', 'matplotlib', 'diffusers'],
     extras_require={'test': ['pytest']},
     zip_safe=False,
     maintainer='dojo maintainers',
@@ -32,6 +32,7 @@ setup(
         ],
         'dojo.policies': [
             'act = dojo_core.policies.act:ACTPolicy',
+            'diffusion = dojo_core.policies.diffusion:DiffusionPolicy',
         ],
     },
 )

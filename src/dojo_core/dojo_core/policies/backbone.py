@@ -13,6 +13,8 @@ policy uses the last feature map (stride 32, 8 * width channels).
 - `group_norm`: for training from scratch with small batches (pretrained running stats are
   dropped, only the affine part is loaded).
 `width` scales every layer (64 = ResNet-18; 16 or 32 make slim CPU backbones, trained from scratch).
+`stages` keeps the first 1-4 stages (fewer: a finer, cheaper feature map for small images, as a
+keypoint encoder wants); pretrained weights of the stages left out are ignored.
 """
 from __future__ import annotations
 
@@ -74,18 +76,21 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """Images (B, 3, H, W) -> feature map (B, 8 * width, ceil(H / 32), ceil(W / 32))."""
+    """Images (B, 3, H, W) -> feature map (B, 2^(stages-1) * width, ~H / 2^(stages+1), ~W / 2^(stages+1))."""
 
-    def __init__(self, width: int = 64, norm: str = 'frozen_batch_norm') -> None:
+    def __init__(self, width: int = 64, norm: str = 'frozen_batch_norm', stages: int = 4) -> None:
         super().__init__()
+        if not 1 <= stages <= len(BLOCKS_PER_STAGE):
+            raise ValueError(f'a ResNet-18 has 1 to {len(BLOCKS_PER_STAGE)} stages, got {stages}')
         make_norm = norm_layer(norm)
         self.norm = norm
+        self.stages = stages
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = make_norm(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         channels = width
-        for stage, blocks in enumerate(BLOCKS_PER_STAGE):
+        for stage, blocks in enumerate(BLOCKS_PER_STAGE[:stages]):
             out = width * 2**stage
             layers = [BasicBlock(channels if i == 0 else out, out, 2 if stage and i == 0 else 1, make_norm)
                       for i in range(blocks)]
@@ -98,7 +103,9 @@ class ResNet18(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for stage in range(self.stages):
+            x = getattr(self, f'layer{stage + 1}')(x)
+        return x
 
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
@@ -116,14 +123,15 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
 def load_pretrained(backbone: ResNet18, source: str) -> None:
     """Load torchvision-layout resnet18 weights from a local file/dir or a Hub repo (see hub.resolve_file).
 
-    The classifier (`fc.*`) is dropped, and so are the running stats GroupNorm has no use for; any
-    other missing, unexpected or mis-shaped key is an error, so a wrong architecture or width
-    never loads half-way.
+    The classifier (`fc.*`) and the stages the backbone leaves out are dropped, and so are the
+    running stats GroupNorm has no use for; any other missing, unexpected or mis-shaped key is an
+    error, so a wrong architecture or width never loads half-way.
     """
     path = resolve_file(source, 'model.safetensors')
     state = read_state_dict(path)
     own = backbone.state_dict()
-    state = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    dropped = ('fc.', *(f'layer{stage + 1}.' for stage in range(backbone.stages, len(BLOCKS_PER_STAGE))))
+    state = {k: v for k, v in state.items() if not k.startswith(dropped)}
     if backbone.norm != 'batch_norm':
         state = {k: v for k, v in state.items() if not k.endswith('num_batches_tracked')}
     if backbone.norm == 'group_norm':

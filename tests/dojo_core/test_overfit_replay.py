@@ -1,4 +1,5 @@
-"""Regression test of learning and serving together: a tiny ACT trained on one recorded expert episode
+"""Regression test of learning and serving together, for every method: a tiny policy (ACT, Diffusion) trained
+on one recorded expert episode
 reproduces that episode's actions when the episode's observations are replayed, frame by frame, through the
 serving controller that policy_node and every rollout use (feature binding, chunk queue, limiter).
 
@@ -26,12 +27,14 @@ from dojo_core.training.config import TrainConfig
 from dojo_core.training.run import run_training
 from expert_data import FAST_EXPERT, small_map
 
-# records an episode and trains 400 steps: 13-22 s on 2 busy cores, so it stays in `make test-fast`
+# records an episode and trains a few hundred steps per method: 13-22 s each on 2 busy cores, so it stays
+# in `make test-fast`
 pytestmark = pytest.mark.usefixtures('torch_one_thread')
 
-STEPS = 400
-#: Mean absolute error (rad) of the commands against the recorded actions, over all joints and frames.
-#: The trained policy stays near 0.05; the untrained one is near 0.25.
+#: Training steps per method (tiny presets, batch 8), and the
+#: mean absolute error (rad) of the commands against the recorded actions, over all joints and frames.
+#: The trained policies stay near 0.05; the untrained ones are near 0.25.
+STEPS = {'act': 400, 'diffusion': 400}
 TOLERANCE = 0.08
 
 
@@ -44,14 +47,14 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope='module')
-def checkpoint(dataset, tmp_path_factory) -> Path:
-    """The tiny preset at its own learning rate; both cameras resized to 24x32, so that the frames are decoded
-    once into the run's frame cache instead of at every step."""
-    out = tmp_path_factory.mktemp('overfit') / 'act'
-    run_training(dataset, out, policy='act', preset='tiny', policy_overrides={'resize_images': [24, 32]},
-                 train_config=TrainConfig(steps=STEPS, batch_size=8, seed=0, device='cpu', num_workers=0,
-                                          progress=False))
+@pytest.fixture(scope='module', params=sorted(STEPS))
+def checkpoint(request, dataset, tmp_path_factory) -> Path:
+    """The method's tiny preset at its own learning rate; both cameras resized to 24x32, so that the frames are
+    decoded once into the run's frame cache instead of at every step."""
+    out = tmp_path_factory.mktemp('overfit') / request.param
+    run_training(dataset, out, policy=request.param, preset='tiny', policy_overrides={'resize_images': [24, 32]},
+                 train_config=TrainConfig(steps=STEPS[request.param], batch_size=8, seed=0, device='cpu',
+                                          num_workers=0, progress=False))
     return out / 'checkpoints' / 'last' / 'pretrained_model'
 
 
@@ -76,7 +79,7 @@ def replay(policy: Policy, feature_map: FeatureMap, reader: LeRobotDatasetReader
     return np.array(commands), controller.holds.snapshot()
 
 
-def test_a_tiny_act_overfits_one_episode_and_replays_it_through_the_serving_controller(dataset, checkpoint):
+def test_a_tiny_policy_overfits_one_episode_and_replays_it_through_the_serving_controller(dataset, checkpoint):
     reader = LeRobotDatasetReader(dataset)
     policy = load_policy(checkpoint, device='cpu')
     feature_map, source = resolve_feature_map(checkpoint, policy.config)   # as policy_node serves it
