@@ -77,19 +77,23 @@ def write_feature_map(path: Path, camera_size: tuple[int, int] = CAMERA_SIZE, **
 
 
 def write_checkpoint(path: Path, feature_map: Path, action_mean, action_std: float = 0.2, nan: bool = False,
-                     **config) -> Path:
-    """A tiny ACT trained on nothing, reading the map's features; actions ~ action_mean +- action_std."""
+                     policy_type: str = 'act', **config) -> Path:
+    """A tiny policy of `policy_type` (its `tiny` preset) trained on nothing, reading the map's features;
+    actions ~ action_mean +- action_std (MIN_MAX types: within action_mean +- 2 action_std)."""
     import torch
 
     from dojo_core.policies import dataset_features, make_policy
-    from dojo_core.policies.act import ACTConfig
+    from dojo_core.policies.registry import config_class
     from dojo_core.sync import FeatureMap
 
     inputs, outputs = dataset_features(FeatureMap.from_yaml(feature_map).lerobot_features())
-    stats = {'observation.state': {'mean': np.zeros(6), 'std': np.ones(6)},
-             'action': {'mean': np.asarray(action_mean, dtype=float), 'std': np.full(6, action_std)}}
+    mean = np.asarray(action_mean, dtype=float)
+    stats = {'observation.state': {'mean': np.zeros(6), 'std': np.ones(6), 'min': -np.ones(6) * 2, 'max': np.ones(6) * 2},
+             'action': {'mean': mean, 'std': np.full(6, action_std),
+                        'min': mean - 2 * action_std, 'max': mean + 2 * action_std}}
     torch.manual_seed(0)
-    policy = make_policy(ACTConfig.tiny(input_features=inputs, output_features=outputs, fps=30, **config), stats)
+    tiny = config_class(policy_type).preset('tiny', input_features=inputs, output_features=outputs, fps=30, **config)
+    policy = make_policy(tiny, stats)
     if nan:
         with torch.no_grad():
             for parameter in policy.parameters():
@@ -116,6 +120,7 @@ def policy_files(tmp_path_factory, torch_one_thread) -> dict[str, Path]:
         'random': write_checkpoint(root / 'random', small, HOME),
         'out_of_range': write_checkpoint(root / 'out_of_range', small, [3.0, -3.0, 3.0, -3.0, 3.5, -1.0], 0.01),
         'nan': write_checkpoint(root / 'nan', small, HOME, nan=True),
+        'diffusion': write_checkpoint(root / 'diffusion', small, HOME, policy_type='diffusion'),
     }
 
 

@@ -165,6 +165,21 @@ def test_closed_loop_commands_flow_and_the_arm_moves(probe, policy_files):
     assert float(inference['latency_p50_ms']) > 0 and inference['execution'] == 'queue (10 of 10, next chunk at 5 left, replace)'
 
 
+def test_a_diffusion_checkpoint_is_served_unchanged(probe, policy_files):
+    """The second method through the same node: a two-frame history, sampled chunks, the same limiter."""
+    probe.configure(checkpoint=str(policy_files['diffusion']), feature_map=str(policy_files['small_map']),
+                    max_step_rad=0.25, execution='checkpoint')
+    start = probe.measured()
+    commands = probe.new_commands(45)
+    assert np.max(steps(commands)) <= 0.25 + TOLERANCE
+    assert probe.spin_until(lambda: np.abs(probe.measured() - start).max() > 0.02, 10), 'the arm did not move'
+    _, values = probe.fresh_control(lambda m, v: int(v.get('chunks', 0)) > 5)
+    assert int(values['commands']) > 5
+    inference = probe.status['policy_node: inference'][1]
+    assert inference['execution'] == 'queue (4 of 7, next chunk at 2 left, replace)', inference
+    assert probe.status['policy_node: inference'][0] != '' and float(inference['latency_p50_ms']) > 0
+
+
 def test_temporal_ensembling_runs_a_chunk_every_step(probe, policy_files):
     probe.configure(checkpoint=str(policy_files['random']), feature_map=str(policy_files['small_map']),
                     execution='temporal_ensemble')
