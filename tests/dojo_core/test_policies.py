@@ -280,6 +280,32 @@ def test_policy_backbone_weights_come_from_config_and_travel_in_the_checkpoint(t
         tiny_policy(data, pretrained_backbone_weights=str(weights / 'model.safetensors'))
 
 
+def test_diffusion_encoders_load_the_stages_they_keep(tmp_path, data):
+    """Diffusion's per-camera encoders cut after stage 3 take those stages of full resnet18 weights (layer4 and
+    fc ignored), are optional, and travel in the checkpoint."""
+    from dojo_core.policies.diffusion import DiffusionConfig
+
+    state = torchvision_layout_weights(8)
+    save_file(state, str(tmp_path / 'resnet18.safetensors'))
+    inputs, outputs = dataset_features(data.features)
+    config = DiffusionConfig.tiny(input_features=inputs, output_features=outputs, backbone_width=8, backbone_stages=3,
+                                  pretrained_backbone_weights=str(tmp_path / 'resnet18.safetensors'))
+    policy = make_policy(config, data.stats)
+    encoders = policy.model.observation_encoder.encoders
+    assert len(encoders) == 2 and not hasattr(encoders[0].backbone, 'layer4')
+    for encoder in encoders:
+        torch.testing.assert_close(encoder.backbone.layer3[1].conv2.weight, state['layer3.1.conv2.weight'])
+    policy.save_pretrained(tmp_path / 'ckpt')
+    (tmp_path / 'resnet18.safetensors').unlink()
+    loaded = load_policy(tmp_path / 'ckpt')
+    torch.testing.assert_close(loaded.model.observation_encoder.encoders[1].backbone.layer3[1].conv2.weight,
+                               state['layer3.1.conv2.weight'])
+    scratch = make_policy(DiffusionConfig.tiny(input_features=inputs, output_features=outputs, backbone_width=8,
+                                               backbone_stages=3), data.stats)
+    assert not torch.equal(scratch.model.observation_encoder.encoders[0].backbone.layer3[1].conv2.weight,
+                           state['layer3.1.conv2.weight'])
+
+
 @dataclass
 class ConstantConfig(PolicyConfig):
     type: ClassVar[str] = 'constant_test'
