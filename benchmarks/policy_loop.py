@@ -1,16 +1,21 @@
 """policy_node's control loop at 30 Hz while the model runs: tick jitter, missed steps, inference latency.
 
-Prints figures, asserts nothing: `python benchmarks/policy_loop.py [--preset cpu] [--execution ...]`.
-policy_node runs as its own process on the wall clock with a randomly initialised ACT checkpoint
-built here (latency does not depend on the weights); this process plays the robot: it publishes
-joint_states and both cameras of the so101_sim feature map (640x480 and 320x240, rgb8) at 30 Hz,
-stamped now, and receives joint_commands. The commands' header stamps are the node's tick times,
-so their spread is the control loop's own jitter (no transport in it); the arrival times add the
-DDS hop. With `--execution temporal_ensemble` the model runs back to back (a chunk per step), the
-worst case for a loop that shares the interpreter with it. (`benchmarks/policy_latency.py` times
-the model alone.) The holds are counted over the measured window, after the first chunk of the run:
-with asynchronous chunking (`--chunk-threshold`, policy_node's default 0.5) no step should wait
-for a chunk; `--chunk-threshold 0` asks only when the queue is empty, for comparison.
+Prints figures, asserts nothing:
+
+    python benchmarks/policy_loop.py [--policy TYPE] [--preset cpu] [--set key=value] [--execution ...]
+
+policy_node runs as its own process on the wall clock with a randomly initialised checkpoint built
+here (latency does not depend on the weights) of any registered policy type (`--policy`, default act),
+one of its presets (`--preset`, default cpu) and config fields over it (`--set`, repeatable, the value
+as JSON, e.g. `--policy diffusion --set num_inference_steps=100`), reading the so101_sim feature map;
+this process plays the robot: it publishes joint_states and both cameras of that map (640x480 and
+320x240, rgb8) at 30 Hz, stamped now, and receives joint_commands. The commands' header stamps are
+the node's tick times, so their spread is the control loop's own jitter (no transport in it); the
+arrival times add the DDS hop. With `--execution temporal_ensemble` the model runs back to back (a
+chunk per step), the worst case for a loop that shares the interpreter with it. (`benchmarks/
+policy_latency.py` times the model alone.) The holds are counted over the measured window, after the
+first chunk of the run: with asynchronous chunking (`--chunk-threshold`, policy_node's default 0.5)
+no step should wait for a chunk; `--chunk-threshold 0` asks only when the queue is empty, for comparison.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -27,8 +33,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
-from dojo_core.policies import dataset_features, make_policy
-from dojo_core.policies.act import ACTConfig
+from _policies import add_policy_arguments, describe, policy_config, random_policy
+from dojo_core.policies import PolicyConfig, dataset_features
 from dojo_core.robot import JOINT_NAMES
 from dojo_core.sync import load_feature_map
 from dojo_ros.image import numpy_to_image
@@ -40,16 +46,16 @@ from dojo_ros.qos import COMMAND_QOS, SENSOR_QOS
 REPO = Path(__file__).resolve().parents[1]
 RATE_HZ = 30.0
 HOME = np.array([0.0, -0.6, 0.6, 1.1, 0.0, 0.3])
-PRESETS = {'tiny': ACTConfig.tiny, 'cpu': ACTConfig.cpu,
-           'paper': lambda **kw: ACTConfig(pretrained_backbone_weights=None, **kw)}
+DEFAULT_PRESET = 'cpu'
 
 
-def write_checkpoint(path: Path, preset: str) -> Path:
+def write_checkpoint(path: Path, policy_type: str, preset: str, overrides: dict[str, Any]) -> Path:
+    """A random `policy_type` checkpoint of `preset` with `overrides`, reading the so101_sim features;
+    its actions stay near HOME (stats: action mean HOME, std 0.05, min/max HOME -+ 0.1)."""
     features = load_feature_map(REPO / 'config' / 'features' / 'so101_sim.yaml')
     inputs, outputs = dataset_features(features.lerobot_features())
-    stats = {'observation.state': {'mean': np.zeros(6), 'std': np.ones(6)},
-             'action': {'mean': HOME, 'std': np.full(6, 0.05)}}
-    policy = make_policy(PRESETS[preset](input_features=inputs, output_features=outputs, fps=int(RATE_HZ)), stats)
+    config = policy_config(policy_type, preset, inputs, outputs, overrides, fps=int(RATE_HZ))
+    policy = random_policy(config, {'observation.state': (0.0, 1.0), 'action': (HOME, 0.05)})
     return policy.save_pretrained(path)
 
 
@@ -100,20 +106,22 @@ def percentiles(values: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--preset', choices=sorted(PRESETS), default='cpu', help='ACT size (default: cpu)')
+    add_policy_arguments(parser, preset_help=f"one of the type's presets (default: {DEFAULT_PRESET})")
     parser.add_argument('--execution', choices=('queue', 'temporal_ensemble'), default='queue')
     parser.add_argument('--seconds', type=float, default=20.0, help='wall seconds measured')
     parser.add_argument('--threads', type=int, default=1, help='torch threads of the node (0: torch default)')
     parser.add_argument('--chunk-threshold', type=float, default=0.5,
                         help='queue: the next chunk is requested at this fraction of n_action_steps left (default 0.5)')
     args = parser.parse_args()
+    preset, overrides = args.preset or DEFAULT_PRESET, dict(args.overrides)
     os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('FASTRTPS_DEFAULT_PROFILES_FILE',
                           str(REPO / 'config' / 'dds' / 'fastdds_local_large_data.xml'))
 
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = write_checkpoint(Path(tmp) / 'act', args.preset)
+        checkpoint = write_checkpoint(Path(tmp) / args.policy, args.policy, preset, overrides)
+        summary = describe(PolicyConfig.load(checkpoint), preset, overrides)
         node = NodeProcess('dojo_policy.policy_node', params_file=REPO / 'config' / 'policy.yaml', parameters={
             'checkpoint': str(checkpoint), 'feature_map': str(REPO / 'config' / 'features' / 'so101_sim.yaml'),
             'device': 'cpu', 'inference_threads': args.threads, 'execution': args.execution,
@@ -147,7 +155,7 @@ def main() -> None:
     period = 1.0 / RATE_HZ
     steps = np.round((stamps - stamps[0]) / period)
     lateness = (stamps - stamps[0] - steps * period) * 1e3
-    print(f'policy_node, ACT {args.preset} ({inference.get("execution", args.execution)}), '
+    print(f'policy_node, {summary} ({inference.get("execution", args.execution)}), '
           f'{args.threads or "default"} torch thread(s), {args.seconds:g} s at {RATE_HZ:g} Hz (wall clock)')
     print(f'  inference latency (node diagnostics): p50 {inference.get("latency_p50_ms", "?")} ms, '
           f'p99 {inference.get("latency_p99_ms", "?")} ms')
