@@ -71,6 +71,8 @@ def test_bench_writes_merged_rows_that_reproduce(dataset, tmp_path):
     assert all(f'{phase} {failed.count(phase)}' in (results / 'leaderboard.md').read_text() for phase in failed)
     policy = load_policy(run / 'checkpoints' / 'last' / 'pretrained_model')
     assert saved['parameters'] == sum(p.numel() for p in policy.parameters())
+    assert saved['inputs'] == 'front 64x48, wrist 32x24, state (6)'
+    assert saved['inputs'] in (results / 'leaderboard.md').read_text()
     command = shlex.split(saved['command'])
     assert command[:2] == ['dojo', 'bench'] and '--reuse' not in command
     for option, value in (('--dataset', str(dataset)), ('--demos', '2'), ('--methods', 'act'), ('--preset', 'tiny'),

@@ -23,11 +23,27 @@ from typing import Any
 
 from dojo_core.evaluation import EpisodeOutcome, EvalReport, ReportFiles, plot_success_rates
 from dojo_core.evaluation.report import CONFIDENCE, _percent
+from dojo_core.policies import PolicyConfig
+from dojo_core.policies.features import IMAGE_PREFIX, FeatureType
 
 LEADERBOARD_MD = 'leaderboard.md'
 LEADERBOARD_JSON = 'leaderboard.json'
 LEADERBOARD_PNG = 'leaderboard.png'
 TITLE = 'dojo bench leaderboard'
+
+
+def policy_inputs(config: PolicyConfig) -> str:
+    """What a policy observes, in words: vector inputs by their short name and size, cameras by name and size
+    ('state (6), environment_state (7)'; 'state (6), front 640x480, wrist 320x240'), so that a state-only
+    row reads as one next to a vision row on the same task."""
+    parts = []
+    for name, feature in config.input_features.items():
+        short = name.removeprefix(IMAGE_PREFIX).removeprefix('observation.')
+        if feature.type is FeatureType.VISUAL:
+            parts.append(f'{short} {feature.shape[2]}x{feature.shape[1]}')
+        else:
+            parts.append(f'{short} ({", ".join(str(n) for n in feature.shape)})')
+    return ', '.join(parts)
 
 
 def row_label(method: str, preset: str, budget: str, device: str) -> str:
@@ -67,6 +83,7 @@ class BenchRow:
     run_dir: str
     eval_report: str
     episodes: list[dict[str, Any]] = field(default_factory=list)   # EpisodeOutcome fields, one per seed
+    inputs: str = ''                # what the policy observes (policy_inputs), e.g. 'state, front 640x480'
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -132,9 +149,9 @@ def markdown(rows: Sequence[BenchRow]) -> str:
              'Each method trained on the same dataset under the same wall-clock budget (the preset\'s steps as a '
              'cap), then served by the serving controller (policy_node\'s defaults) on the same held-out seeds. '
              'Latency: the chunk predictions of that evaluation, on the row\'s device.', '',
-             f'| method | preset | budget | hardware | dataset | training | steps (batch) | success | {ci} | '
+             f'| method | preset | budget | hardware | dataset | inputs | training | steps (batch) | success | {ci} | '
              'mean time to success | failures stopped in | latency p50 / p99 | parameters |',
-             '|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|']
+             '|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|']
     for r in rows:
         report = r.report()
         low, high = report.interval()
@@ -142,7 +159,7 @@ def markdown(rows: Sequence[BenchRow]) -> str:
         limited = ', time limit' if r.train_time_limited else ''
         lines.append(
             f'| {r.method} | {r.preset} | {r.budget} | {r.hardware} | {r.dataset} ({r.dataset_episodes} episodes) | '
-            f'{_minutes(r.train_wall_s)}{limited} | {r.train_steps} ({r.batch_size}) | '
+            f'{r.inputs or "-"} | {_minutes(r.train_wall_s)}{limited} | {r.train_steps} ({r.batch_size}) | '
             f'{report.successes}/{report.trials} = {_percent(report.success_rate)} | '
             f'{_percent(low)} - {_percent(high)} | {"-" if mtts is None else f"{mtts:.2f} s"} | {_failures(report)} | '
             f'{_ms(r.latency_p50_ms)} / {_ms(r.latency_p99_ms)} | {r.parameters / 1e6:.2f} M |')

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dojo_core.bench.budget import Budget, torch_threads
 from dojo_core.bench.latency import timed_predictions
-from dojo_core.bench.leaderboard import BenchRow, row_label
+from dojo_core.bench.leaderboard import BenchRow, policy_inputs, row_label
 from dojo_core.dataset import LeRobotDatasetReader
 from dojo_core.evaluation import RolloutConfig, evaluate_with_traces, write_failure_analysis, write_report
 from dojo_core.expert.dataset import DEFAULT_FEATURES, ExpertDatasetSummary, record_expert_dataset
@@ -180,4 +180,5 @@ def bench_row(dataset: str | os.PathLike, method: str, preset: str, budget: Budg
         latency_p50_ms=p50, latency_p99_ms=p99, predictions=len(latencies.seconds),
         parameters=sum(p.numel() for p in policy.parameters()), command=command,
         date=datetime.now(timezone.utc).isoformat(timespec='seconds'), run_dir=str(out),
-        eval_report=str(files.json), episodes=[dataclasses.asdict(e) for e in report.episodes])
+        eval_report=str(files.json), episodes=[dataclasses.asdict(e) for e in report.episodes],
+        inputs=policy_inputs(policy.config))
