@@ -73,8 +73,11 @@ class PolicyNodeConfig(ServingConfig):
     revision: str = field(default='', metadata={'description': 'Hub revision of the checkpoint; empty = main.'})
     device: str = field(default='auto', metadata={
         'description': 'Torch device of the model (cpu, cuda, cuda:1, ...); auto = cuda when available.'})
-    inference_threads: int = field(default=0, metadata={
-        'description': 'Torch intra-op threads for CPU inference; 0 = torch default.', 'range': (0, 256)})
+    inference_threads: int = field(default=1, metadata={
+        'description': 'Torch intra-op threads for CPU inference; 0 = torch default. One by default: beside the '
+                       "node's own callbacks and the camera streams, a second thread made Diffusion's 10-step "
+                       'inference slower on 2 cores (p50 340 vs 155 ms, benchmarks/policy_loop.py).',
+        'range': (0, 256)})
     feature_map: str = field(default='', metadata={
         'description': 'Feature map (topics -> policy features): empty = the one embedded in the checkpoint (the '
                        'map its training data was recorded with). A name in config/features of dojo_bringup or a '
