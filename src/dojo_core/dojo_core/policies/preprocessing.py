@@ -19,7 +19,10 @@ from dojo_core.images import resize_image
 
 @dataclass(frozen=True)
 class ImagePreprocessing:
-    """resize -> crop (random per image in training, centred otherwise) -> colour jitter (training only)."""
+    """resize -> crop (random per image in training, centred otherwise) -> colour jitter (training only).
+
+    Sizes may come as any sequence of two ints (a config's JSON lists); they are stored as tuples.
+    """
 
     resize: tuple[int, int] | None = None  # (height, width) after resizing; None keeps the recorded size
     crop: tuple[int, int] | None = None  # (height, width) of the crop; None = no crop

@@ -149,9 +149,7 @@ class DiffusionConfig(PolicyConfig):
 
     @property
     def image_preprocessing(self) -> ImagePreprocessing:
-        return ImagePreprocessing(resize=None if self.resize_images is None else tuple(self.resize_images),
-                                  crop=None if self.crop_images is None else tuple(self.crop_images),
-                                  color_jitter=self.color_jitter)
+        return ImagePreprocessing(self.resize_images, self.crop_images, self.color_jitter)
 
     @property
     def denoising(self) -> DenoisingSettings:
