@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +98,36 @@ def test_bad_arguments_stop_before_starting_anything(tmp_path, capsys, policy_fi
     assert run_eval('--policy', 'x', '--feature-map', relay, '--out', str(tmp_path / 'b')) == 2
     assert 'relay/front/image_raw' in capsys.readouterr().out
     assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
+
+
+def child_pids(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    children = set()
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def test_a_signal_mid_evaluation_stops_it_cleanly_and_takes_the_nodes_down(tmp_path):
+    """SIGTERM while episodes run (rclpy's handler ends the spin): a clear line, exit 130, no traceback,
+    and no sim or expert process left behind."""
+    process = subprocess.Popen([sys.executable, '-m', 'dojo_core.cli', 'eval', '--policy', 'expert', '--episodes',
+                                '20', '--seed', '3', '--time-limit', '30', '--out', str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / 'pick_place_expert.log').is_file() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    time.sleep(3)   # inside the first episode
+    nodes = child_pids(process.pid)
+    assert nodes, 'the evaluation should have started its node processes'
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert 'stopped by a signal' in out and 'Traceback' not in err, (out, err)
+    assert not any(Path(f'/proc/{pid}').exists() for pid in nodes), 'node processes outlived the evaluation'

@@ -32,6 +32,7 @@ from pathlib import Path
 import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import String
@@ -311,6 +312,9 @@ class EvalVerb:
         except EpisodeError as exc:   # an EvalError, or the sim's
             print(f'dojo eval: {exc}')
             return 1
+        except ExternalShutdownException:   # rclpy's SIGINT/SIGTERM handler shut the context down mid-spin
+            print('dojo eval: stopped by a signal before the last episode; no report written', flush=True)
+            return 130
         finally:
             rclpy.try_shutdown()
             sim.stop()
